@@ -1,0 +1,507 @@
+//! The buffer: a write cursor, the slots and the consumer cursors, and the public API.
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use crossbeam_utils::CachePadded;
+
+use crate::raw::{Cursor, Slot, Unlock, LOCKED, ONE};
+use crate::sync::{AtomicUsize, Ordering};
+use crate::{Storage, TryConsumeError, TryPublishError};
+
+/// The most consumers a buffer can have.
+pub const MAX_CONSUMERS: usize = 1024;
+
+/// The largest capacity a buffer can have: `2^(usize::BITS - 2)` slots, so that the distance
+/// between two positions (which wrap at `2^(usize::BITS - 1)`) is never ambiguous.
+pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 2);
+
+/// A single-producer multi-consumer multicast ring buffer with per-slot reference counts.
+///
+/// Every consumer receives every published value exactly once, in publish order. Each slot
+/// counts the consumers that still have to read its value; [`try_publish`](Self::try_publish)
+/// refuses a value (and gives it back) while the slot it would go into is still held, so nothing
+/// is ever overwritten unread. The last consumer to read a value receives it by move (the others
+/// get clones), so a value is released as soon as every consumer has read it.
+///
+/// `S` is where the slots live: [`InlineBuffer`](crate::InlineBuffer) keeps them inside the
+/// buffer (a `static` in firmware), [`HeapBuffer`](crate::HeapBuffer) on the heap.
+///
+/// `Send` when `T: Send`; `Sync` only when `T: Send + Sync` (consumers on several threads
+/// clone the same value through `&T`, and the last reader moves it out on its own thread).
+///
+/// # Roles and misuse
+///
+/// One producer and, per consumer index, one reader at a time. The API takes `&self`, so safe
+/// code could break that; it cannot break the buffer: a call that finds another thread in the
+/// same role at the same moment returns `Busy` ([`TryPublishError::Busy`],
+/// [`TryConsumeError::Busy`]) without touching anything. The check is one atomic
+/// read-modify-write on a cache line the caller owns anyway.
+///
+/// # Progress
+///
+/// `try_publish` and `try_consume` are wait-free: a bounded number of steps, no lock, no loop
+/// waiting for another party. They can therefore run in an interrupt handler while the other
+/// side runs in thread mode on the same core. The producer waits for the slowest consumer only in
+/// the sense that it gets [`TryPublishError::Full`] until that consumer reads.
+///
+/// # Positions
+///
+/// Positions count values: [`write_position`](Self::write_position) is the number of values
+/// published, [`read_position`](Self::read_position) the number a consumer has read. They are
+/// kept in a `usize` (no 64-bit atomics on 32-bit targets: those would need a lock) and wrap at
+/// `2^(usize::BITS - 1)`: `2^63` on 64-bit targets, `2^31` on 32-bit ones, where the `u64`
+/// accessors therefore return the position modulo `2^31`. The buffer works across the wrap.
+pub struct Buffer<T, S: Storage<T>> {
+    /// Write position times `ONE`, plus `LOCKED` while a call holds the producer role.
+    write: CachePadded<AtomicUsize>,
+    storage: S,
+    _values: PhantomData<T>,
+}
+
+#[cfg(not(multicast_loom))]
+impl<T, const CAP: usize, const N: usize> Buffer<T, crate::Inline<T, CAP, N>> {
+    /// Creates a buffer with `CAP` slots and `N` consumers, stored inline.
+    ///
+    /// A `const fn`, so it can initialise a `static` in firmware without an allocator. `CAP` and
+    /// `N` are checked at compile time: `CAP` must be a power of two between 1 and
+    /// [`MAX_CAPACITY`], `N` at most [`MAX_CONSUMERS`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// static SENSOR: InlineBuffer<u32, 16, 2> = InlineBuffer::new();
+    ///
+    /// SENSOR.try_publish(7).unwrap();
+    /// assert_eq!(SENSOR.consume(0), Some(7));
+    /// assert_eq!(SENSOR.consume(1), Some(7));
+    /// assert_eq!(SENSOR.consume(1), None);
+    /// ```
+    ///
+    /// A capacity that is not a power of two does not compile:
+    ///
+    /// ```compile_fail,E0080
+    /// use multicast_buffer_core::InlineBuffer;
+    /// static BAD: InlineBuffer<u32, 12, 2> = InlineBuffer::new();
+    /// ```
+    pub const fn new() -> Self {
+        const {
+            assert!(CAP.is_power_of_two(), "capacity must be a non-zero power of two");
+            assert!(CAP <= MAX_CAPACITY, "capacity above MAX_CAPACITY");
+            assert!(N <= MAX_CONSUMERS, "consumer count above MAX_CONSUMERS");
+        }
+        Self::from_storage(crate::Inline::new())
+    }
+}
+
+#[cfg(not(multicast_loom))]
+impl<T, const CAP: usize, const N: usize> Default for Buffer<T, crate::Inline<T, CAP, N>> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T> Buffer<T, crate::Heap<T>> {
+    /// Creates a buffer with `capacity` slots and `consumers` consumers, allocated on the heap
+    /// once; publishing and consuming never allocate.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is zero, not a power of two or above [`MAX_CAPACITY`], or `consumers` is
+    /// above [`MAX_CONSUMERS`]. [`try_new`](Self::try_new) returns an error instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::HeapBuffer;
+    ///
+    /// let buf = HeapBuffer::new(1024, 3);
+    /// assert_eq!(buf.capacity(), 1024);
+    /// assert_eq!(buf.consumer_count(), 3);
+    /// # buf.try_publish(1u8).unwrap();
+    /// ```
+    #[track_caller]
+    pub fn new(capacity: usize, consumers: usize) -> Self {
+        match Self::try_new(capacity, consumers) {
+            Ok(buffer) => buffer,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Creates a buffer like [`new`](Self::new), or says why the shape is not allowed.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`](crate::ConfigError) if `capacity` is zero, not a power of two or above
+    /// [`MAX_CAPACITY`], or `consumers` is above [`MAX_CONSUMERS`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{ConfigError, HeapBuffer};
+    ///
+    /// assert_eq!(HeapBuffer::<u8>::try_new(0, 1).unwrap_err(), ConfigError::ZeroCapacity);
+    /// assert!(HeapBuffer::<u8>::try_new(8, 1).is_ok());
+    /// ```
+    pub fn try_new(capacity: usize, consumers: usize) -> Result<Self, crate::ConfigError> {
+        use crate::ConfigError;
+        if capacity == 0 {
+            Err(ConfigError::ZeroCapacity)
+        } else if !capacity.is_power_of_two() {
+            Err(ConfigError::CapacityNotPowerOfTwo { capacity })
+        } else if capacity > MAX_CAPACITY {
+            Err(ConfigError::CapacityTooLarge { capacity })
+        } else if consumers > MAX_CONSUMERS {
+            Err(ConfigError::TooManyConsumers { consumers })
+        } else {
+            Ok(Self::from_storage(crate::Heap::new(capacity, consumers)))
+        }
+    }
+}
+
+impl<T, S: Storage<T>> Buffer<T, S> {
+    const_unless_loom! {
+        fn from_storage(storage: S) -> Self {
+            Self { write: CachePadded::new(AtomicUsize::new(0)), storage, _values: PhantomData }
+        }
+    }
+
+    #[inline(always)]
+    fn slots(&self) -> &[Slot<T>] {
+        self.storage.slots()
+    }
+
+    #[inline(always)]
+    fn slot(&self, position: usize) -> &Slot<T> {
+        let slots = self.slots();
+        // The length is a power of two (checked at construction), so the mask keeps the index in
+        // bounds and the compiler can drop the bounds check.
+        &slots[position & (slots.len() - 1)]
+    }
+
+    /// The cursor of consumer `index`.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below the consumer count, in every build.
+    #[inline(always)]
+    #[track_caller]
+    fn cursor(&self, index: usize) -> &Cursor {
+        let cursors = self.storage.cursors();
+        match cursors.get(index) {
+            Some(cursor) => cursor,
+            None => bad_index(index, cursors.len()),
+        }
+    }
+
+    /// Publishes `value` to every consumer, or gives it back.
+    ///
+    /// With zero consumers nobody can ever read the value, so it is dropped at once and the write
+    /// position advances.
+    ///
+    /// # Errors
+    ///
+    /// - [`TryPublishError::Full`] when the slot the value would go into is still held by a
+    ///   consumer, i.e. the slowest consumer is `capacity` values behind (backpressure).
+    /// - [`TryPublishError::Busy`] when another thread is publishing at this moment.
+    ///
+    /// Either way the value comes back in the error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<&str, 1, 1> = InlineBuffer::new();
+    /// buf.try_publish("a").unwrap();
+    /// let refused = buf.try_publish("b").unwrap_err();
+    /// assert!(refused.is_full());
+    /// assert_eq!(buf.consume(0), Some("a"));
+    /// buf.try_publish(refused.into_inner()).unwrap();
+    /// assert_eq!(buf.consume(0), Some("b"));
+    /// ```
+    #[inline]
+    pub fn try_publish(&self, value: T) -> Result<(), TryPublishError<T>> {
+        // Acquire: pairs with the Release store that ended the previous publish (on this thread
+        // or another), so its slot writes happen before ours. Sets LOCKED: the producer role is
+        // ours until the store below.
+        let word = self.write.fetch_or(LOCKED, Ordering::Acquire);
+        if word & LOCKED != 0 {
+            return Err(TryPublishError::Busy(value));
+        }
+        let readers = self.storage.cursors().len();
+        if readers == 0 {
+            // Nobody can ever read it: advance and drop it (after unlocking, since a destructor
+            // may panic).
+            // Release: pairs with the Acquire `fetch_or` of the next publish.
+            self.write.store(word.wrapping_add(ONE), Ordering::Release);
+            drop(value);
+            return Ok(());
+        }
+        // SAFETY: we hold the producer role (LOCKED was clear and we set it), readers >= 1, and
+        // the slot becomes visible only through the Release store below.
+        match unsafe { self.slot(word / ONE).try_write(value, readers) } {
+            Ok(()) => {
+                // Release: publishes the slot. Pairs with the Acquire loads of the write cursor in
+                // `try_consume` and with the Acquire `fetch_or` of the next publish.
+                self.write.store(word.wrapping_add(ONE), Ordering::Release);
+                Ok(())
+            }
+            Err(value) => {
+                // Release: pairs with the Acquire `fetch_or` of the next publish (nothing changed).
+                self.write.store(word, Ordering::Release);
+                Err(TryPublishError::Full(value))
+            }
+        }
+    }
+
+    /// Takes consumer `index`'s next value: by move if it is the last consumer to read it, as a
+    /// clone otherwise.
+    ///
+    /// If `T::clone` panics, nothing changes: the position does not advance and the next call
+    /// delivers the same value.
+    ///
+    /// # Errors
+    ///
+    /// - [`TryConsumeError::Empty`] when this consumer has read everything published so far.
+    /// - [`TryConsumeError::Busy`] when another thread is consuming with the same index at this
+    ///   moment.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`consumer_count`](Self::consumer_count), in every build.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{InlineBuffer, TryConsumeError};
+    ///
+    /// let buf: InlineBuffer<u32, 4, 2> = InlineBuffer::new();
+    /// buf.try_publish(1).unwrap();
+    /// assert_eq!(buf.try_consume(1), Ok(1));
+    /// assert_eq!(buf.try_consume(1), Err(TryConsumeError::Empty));
+    /// assert_eq!(buf.try_consume(0), Ok(1));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn try_consume(&self, index: usize) -> Result<T, TryConsumeError>
+    where
+        T: Clone,
+    {
+        let cursor = self.cursor(index);
+        // Acquire: pairs with the Release store (`Unlock`) that ended the previous call with this
+        // index, so its slot accesses and cached write word happen before ours.
+        let word = cursor.read.fetch_or(LOCKED, Ordering::Acquire);
+        if word & LOCKED != 0 {
+            return Err(TryConsumeError::Busy);
+        }
+        // From here until `unlock` drops, this index is ours; dropping it (also on a panic in
+        // `T::clone`) puts the unchanged position back.
+        let mut unlock = Unlock { cursor: &cursor.read, word };
+        // Relaxed: only the owner of the index touches `cached_write`, and ownership passes with
+        // the Acquire/Release pair on `read`.
+        if cursor.cached_write.load(Ordering::Relaxed) == word {
+            // Acquire: pairs with the Release store in `try_publish` that published the slots.
+            let write = self.write.load(Ordering::Acquire) & !LOCKED;
+            if write == word {
+                return Err(TryConsumeError::Empty);
+            }
+            cursor.cached_write.store(write, Ordering::Relaxed);
+        }
+        // SAFETY: `word < cached write position`, so the slot at our position is published (the
+        // Acquire above, or an earlier one by an owner of this index, saw its Release), and we
+        // hold its unit for this index: we own the index and have not advanced past it.
+        let (value, spare) = unsafe { self.slot(word / ONE).read() };
+        unlock.word = word.wrapping_add(ONE);
+        drop(unlock);
+        // The original, when this consumer became the last reader after cloning; dropped here,
+        // after the bookkeeping, because a destructor may panic.
+        drop(spare);
+        Ok(value)
+    }
+
+    /// Takes consumer `index`'s next value, or `None` if there is none; the seed's `consume`.
+    ///
+    /// `None` also when another thread is consuming with the same index at this moment: see
+    /// [`try_consume`](Self::try_consume), which tells the two apart.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`consumer_count`](Self::consumer_count), in every build.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u32, 4, 1> = InlineBuffer::new();
+    /// assert_eq!(buf.consume(0), None);
+    /// buf.try_publish(5).unwrap();
+    /// assert_eq!(buf.consume(0), Some(5));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn consume(&self, index: usize) -> Option<T>
+    where
+        T: Clone,
+    {
+        self.try_consume(index).ok()
+    }
+
+    /// The number of slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u8, 32, 1> = InlineBuffer::new();
+    /// assert_eq!(buf.capacity(), 32);
+    /// ```
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.slots().len()
+    }
+
+    /// The number of consumers, fixed at construction.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u8, 32, 3> = InlineBuffer::new();
+    /// assert_eq!(buf.consumer_count(), 3);
+    /// ```
+    #[inline]
+    pub fn consumer_count(&self) -> usize {
+        self.storage.cursors().len()
+    }
+
+    /// The number of values published so far (modulo `2^(usize::BITS - 1)`: see
+    /// [Positions](Self#positions)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u8, 4, 1> = InlineBuffer::new();
+    /// buf.try_publish(1).unwrap();
+    /// assert_eq!(buf.write_position(), 1);
+    /// ```
+    #[inline]
+    pub fn write_position(&self) -> u64 {
+        // Relaxed: a snapshot for observation; it orders nothing.
+        word_to_position(self.write.load(Ordering::Relaxed))
+    }
+
+    /// The number of values consumer `index` has read (modulo `2^(usize::BITS - 1)`).
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`consumer_count`](Self::consumer_count), in every build.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u8, 4, 2> = InlineBuffer::new();
+    /// buf.try_publish(1).unwrap();
+    /// buf.consume(1);
+    /// assert_eq!(buf.read_position(0), 0);
+    /// assert_eq!(buf.read_position(1), 1);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn read_position(&self, index: usize) -> u64 {
+        // Relaxed: a snapshot for observation; it orders nothing.
+        word_to_position(self.cursor(index).read.load(Ordering::Relaxed))
+    }
+
+    /// A snapshot of the buffer's state: shape, positions, the slowest consumer and how many
+    /// values are held. Taken without stopping anyone, so under concurrent use the fields may
+    /// come from slightly different moments.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u8, 8, 2> = InlineBuffer::new();
+    /// buf.try_publish(1).unwrap();
+    /// buf.try_publish(2).unwrap();
+    /// buf.consume(0);
+    /// let state = buf.state();
+    /// assert_eq!(state.write_position, 2);
+    /// assert_eq!(state.slowest_consumer, Some(1));
+    /// assert_eq!(state.held, 2);
+    /// ```
+    pub fn state(&self) -> crate::State {
+        // Relaxed throughout: a snapshot for observation; it orders nothing.
+        let write = self.write.load(Ordering::Relaxed) & !LOCKED;
+        let mut slowest: Option<(usize, usize)> = None;
+        for (index, cursor) in self.storage.cursors().iter().enumerate() {
+            let read = cursor.read.load(Ordering::Relaxed) & !LOCKED;
+            let behind = write.wrapping_sub(read) / ONE;
+            if !matches!(slowest, Some((_, most)) if most >= behind) {
+                slowest = Some((index, behind));
+            }
+        }
+        crate::State {
+            capacity: self.capacity(),
+            consumers: self.consumer_count(),
+            write_position: word_to_position(write),
+            slowest_consumer: slowest.map(|(index, _)| index),
+            held: slowest.map_or(0, |(_, behind)| behind),
+        }
+    }
+}
+
+#[inline(always)]
+fn word_to_position(word: usize) -> u64 {
+    (word / ONE) as u64
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn bad_index(index: usize, count: usize) -> ! {
+    panic!("consumer index {index} out of range: this buffer has {count} consumers")
+}
+
+impl<T, S: Storage<T>> Drop for Buffer<T, S> {
+    fn drop(&mut self) {
+        // Every value still in a slot was published and not yet taken by its last reader: drop
+        // each exactly once. `slots` gives `&[Slot]`; `&mut self` makes this exclusive.
+        let slots = self.storage.slots();
+        for slot in slots {
+            // SAFETY: `&mut self`: no other reference to the buffer exists, so the slot is not
+            // accessed by anyone else while we drop its value.
+            unsafe { slot.drop_unshared() };
+        }
+    }
+}
+
+impl<T, S: Storage<T>> fmt::Debug for Buffer<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Positions<'a, T, S: Storage<T>>(&'a Buffer<T, S>);
+        impl<T, S: Storage<T>> fmt::Debug for Positions<'_, T, S> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_list()
+                    .entries((0..self.0.consumer_count()).map(|i| self.0.read_position(i)))
+                    .finish()
+            }
+        }
+        f.debug_struct("Buffer")
+            .field("capacity", &self.capacity())
+            .field("consumer_count", &self.consumer_count())
+            .field("write_position", &self.write_position())
+            .field("read_positions", &Positions(self))
+            .finish()
+    }
+}

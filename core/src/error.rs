@@ -1,0 +1,165 @@
+//! Errors of the core crate. Each one that refuses a value gives it back.
+
+use core::fmt;
+
+/// Why [`Buffer::try_publish`](crate::Buffer::try_publish) refused a value. The value comes
+/// back with the error: nothing is lost.
+///
+/// # Examples
+///
+/// ```
+/// use multicast_buffer_core::{InlineBuffer, TryPublishError};
+///
+/// let buf: InlineBuffer<u32, 2, 1> = InlineBuffer::new();
+/// buf.try_publish(1).unwrap();
+/// buf.try_publish(2).unwrap();
+/// // Consumer 0 has not read slot 0 yet, so the third value does not fit.
+/// let err = buf.try_publish(3).unwrap_err();
+/// assert!(matches!(err, TryPublishError::Full(3)));
+/// assert_eq!(err.into_inner(), 3);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TryPublishError<T> {
+    /// Backpressure: the slot the value would go into is still held by at least one consumer
+    /// (the slowest consumer is `capacity` values behind).
+    Full(T),
+    /// Another thread was publishing into this buffer at the same moment. The buffer has a
+    /// single producer; a second one is refused instead of corrupting it.
+    Busy(T),
+}
+
+impl<T> TryPublishError<T> {
+    /// Returns the value that was not published.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Full(value) | Self::Busy(value) => value,
+        }
+    }
+
+    /// Whether this is backpressure ([`TryPublishError::Full`]).
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+}
+
+// Written by hand so that neither needs `T: Debug` / `T: Format`: the payload is not shown.
+impl<T> fmt::Debug for TryPublishError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Busy(_) => f.write_str("Busy(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for TryPublishError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("multicast buffer full: the target slot is still held by a consumer"),
+            Self::Busy(_) => f.write_str("another thread is publishing into this multicast buffer"),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<T> defmt::Format for TryPublishError<T> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Self::Full(_) => defmt::write!(f, "Full(..)"),
+            Self::Busy(_) => defmt::write!(f, "Busy(..)"),
+        }
+    }
+}
+
+/// Why [`Buffer::try_consume`](crate::Buffer::try_consume) returned no value.
+///
+/// # Examples
+///
+/// ```
+/// use multicast_buffer_core::{InlineBuffer, TryConsumeError};
+///
+/// let buf: InlineBuffer<u32, 4, 1> = InlineBuffer::new();
+/// assert_eq!(buf.try_consume(0), Err(TryConsumeError::Empty));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum TryConsumeError {
+    /// This consumer has read everything published so far.
+    Empty,
+    /// Another thread is consuming with the same consumer index at this moment. Each index
+    /// belongs to one consumer; a second reader is refused instead of corrupting the counts.
+    Busy,
+}
+
+impl fmt::Display for TryConsumeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("no new value for this consumer"),
+            Self::Busy => f.write_str("another thread is consuming with this consumer index"),
+        }
+    }
+}
+
+/// Why a buffer could not be built with the requested shape.
+///
+/// # Examples
+///
+/// ```
+/// # #[cfg(feature = "alloc")] {
+/// use multicast_buffer_core::{ConfigError, HeapBuffer};
+///
+/// let err = HeapBuffer::<u64>::try_new(100, 2).unwrap_err();
+/// assert_eq!(err, ConfigError::CapacityNotPowerOfTwo { capacity: 100 });
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The capacity was zero.
+    ZeroCapacity,
+    /// The capacity was not a power of two.
+    CapacityNotPowerOfTwo {
+        /// The capacity asked for.
+        capacity: usize,
+    },
+    /// The capacity was above [`MAX_CAPACITY`](crate::MAX_CAPACITY).
+    CapacityTooLarge {
+        /// The capacity asked for.
+        capacity: usize,
+    },
+    /// The consumer count was above [`MAX_CONSUMERS`](crate::MAX_CONSUMERS).
+    TooManyConsumers {
+        /// The consumer count asked for.
+        consumers: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::ZeroCapacity => f.write_str("multicast buffer capacity must be greater than zero"),
+            Self::CapacityNotPowerOfTwo { capacity } => {
+                write!(f, "multicast buffer capacity must be a power of two, got {capacity}")
+            }
+            Self::CapacityTooLarge { capacity } => write!(
+                f,
+                "multicast buffer capacity must be at most {}, got {capacity}",
+                crate::MAX_CAPACITY
+            ),
+            Self::TooManyConsumers { consumers } => write!(
+                f,
+                "multicast buffer supports at most {} consumers, got {consumers}",
+                crate::MAX_CONSUMERS
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+impl core::error::Error for TryConsumeError {}
+impl<T> core::error::Error for TryPublishError<T> {}

@@ -1,0 +1,197 @@
+//! The per-slot reference-count protocol and the consumer cursor. Everything here is private to
+//! the crate; the types are `pub` only because the sealed [`Storage`](crate::Storage) trait
+//! names them.
+
+use core::mem::MaybeUninit;
+use core::ptr;
+
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+
+/// Bit 0 of a cursor word: a call currently owns this cursor (the producer role for the write
+/// cursor, one consumer index for a read cursor).
+pub(crate) const LOCKED: usize = 1;
+/// One position in a cursor word. Positions are stored times two, so they wrap at
+/// `2^(usize::BITS - 1)`.
+pub(crate) const ONE: usize = 2;
+
+/// The count a slot holds while no value is in it.
+const EMPTY: usize = 0;
+/// The count a slot holds when only one reader (the caller) still has to read it: that reader
+/// may take the value out by move.
+const LAST_READER: usize = 2;
+
+/// One slot of the ring: a value and the count of parties that still hold it.
+///
+/// `count` is `EMPTY` (0) while the slot is free. The producer fills a free slot and sets the
+/// count to `readers + 1`: one unit per consumer that has to read the value, plus one unit for
+/// whoever takes the value out of the slot. Each consumer gives back its unit once it has read
+/// the value; the consumer whose unit brings the count to 1 (`LAST_READER - 1`) is the last
+/// reader and owns the value alone: it moves the value out (to return or drop it) and only then
+/// stores `EMPTY`, which hands the slot back to the producer. So the producer never runs a
+/// destructor and never writes a slot that someone still reads.
+pub struct Slot<T> {
+    count: AtomicUsize,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+// SAFETY: through `&Slot`, consumers on several threads read the value through `&T` at the same
+// time, which needs `T: Sync`, and the last reader moves it out on its own thread, which needs
+// `T: Send`. The count is atomic, and the protocol above keeps writes exclusive. (`Send` is
+// automatic: `UnsafeCell<MaybeUninit<T>>` is `Send` when `T` is.)
+unsafe impl<T: Send + Sync> Sync for Slot<T> {}
+
+impl<T> Slot<T> {
+    const_unless_loom! {
+        pub(crate) fn new() -> Self {
+            Self { count: AtomicUsize::new(EMPTY), value: UnsafeCell::new(MaybeUninit::uninit()) }
+        }
+    }
+
+    /// Producer side: stores `value` for `readers` consumers, or gives it back if the slot is
+    /// still held.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the producer role (no other `try_write` on this slot can run at the same
+    /// time), `readers >= 1`, and the slot is not visible to consumers as published until the
+    /// caller advances the write cursor with `Release` ordering afterwards.
+    #[inline(always)]
+    pub(crate) unsafe fn try_write(&self, value: T, readers: usize) -> Result<(), T> {
+        // Acquire: pairs with the Release store of `EMPTY` in `take_last`, so everything the last
+        // reader did with the old value (moving it out) happens before we overwrite the slot.
+        if self.count.load(Ordering::Acquire) != EMPTY {
+            return Err(value);
+        }
+        // SAFETY: the count is EMPTY, so no consumer holds the slot (consumers only touch a slot
+        // between its publication and their own release), and we are the only producer.
+        self.value.with_mut(|p| unsafe { (*p).write(value) });
+        // Relaxed: consumers only look at this slot after an Acquire load of the write cursor,
+        // whose Release store by the caller comes after this store.
+        self.count.store(readers + 1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Consumer side: reads the value and gives back this consumer's unit. The last reader gets
+    /// the value by move; the others get a clone. If this consumer turned out to be the last only
+    /// after cloning, the original comes back as the second element, for the caller to drop after
+    /// its bookkeeping (a destructor may panic).
+    ///
+    /// If `T::clone` panics, nothing has changed: the unit is still held.
+    ///
+    /// # Safety
+    ///
+    /// The slot holds a published value and the caller holds one of its units: the caller owns a
+    /// consumer index whose read position is this slot's position, and has not released it.
+    #[inline(always)]
+    pub(crate) unsafe fn read(&self) -> (T, Option<T>)
+    where
+        T: Clone,
+    {
+        // Acquire: pairs with the Release decrements in `release` by the other readers, so their
+        // clones happen before we move the value out.
+        if self.count.load(Ordering::Acquire) == LAST_READER {
+            // SAFETY: the other readers have all given back their units; ours is the last one
+            // and nobody else reads or writes the slot until we store EMPTY.
+            return (unsafe { self.take_last() }, None);
+        }
+        // SAFETY: the value is initialised (published, and not taken: the taker needs our unit
+        // too). Other readers may clone it at the same time through `&T`, which `T: Sync` (a
+        // bound of `Buffer: Sync`) allows.
+        let copy = self.value.with(|p| unsafe { (*p).assume_init_ref() }.clone());
+        // SAFETY: as above, we still hold our unit.
+        (copy, unsafe { self.release() })
+    }
+
+    /// Consumer side: gives back this consumer's unit without reading. If it was the last, the
+    /// value is moved out and returned for the caller to drop (or hand out).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Slot::read`].
+    #[inline(always)]
+    pub(crate) unsafe fn release(&self) -> Option<T> {
+        // AcqRel. Release: our reads of the value happen before the last reader moves it out.
+        // Acquire: if we are the last reader, the other readers' reads happen before ours.
+        // Pairs with the same operation by the other consumers (release sequence on `count`).
+        if self.count.fetch_sub(1, Ordering::AcqRel) == LAST_READER {
+            // SAFETY: our decrement left only the taker's unit, which is ours: every reader has
+            // released, and the producer waits for EMPTY.
+            Some(unsafe { self.take_last() })
+        } else {
+            None
+        }
+    }
+
+    /// Moves the value out and frees the slot.
+    ///
+    /// # Safety
+    ///
+    /// The slot holds a value and the caller is its last reader (every other unit is released).
+    #[inline(always)]
+    unsafe fn take_last(&self) -> T {
+        // SAFETY: by the caller's contract the value is initialised and nobody else accesses it.
+        let value = self.value.with(|p| unsafe { ptr::read(p).assume_init() });
+        // Release: pairs with the Acquire load in `try_write`: our move-out happens before the
+        // producer overwrites the slot.
+        self.count.store(EMPTY, Ordering::Release);
+        value
+    }
+
+    /// Drops the value if the slot holds one; used when the whole buffer is dropped.
+    ///
+    /// # Safety
+    ///
+    /// Nobody else accesses the slot during or after the call (the caller has `&mut` to the
+    /// buffer, so every other access happened before).
+    pub(crate) unsafe fn drop_unshared(&self) {
+        // Relaxed: the caller's exclusive access orders every other access before this one.
+        if self.count.load(Ordering::Relaxed) != EMPTY {
+            self.count.store(EMPTY, Ordering::Relaxed);
+            // SAFETY: a non-EMPTY count means the slot holds an initialised value that nobody
+            // took; we have exclusive access and mark it empty first, so it is dropped once.
+            self.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
+        }
+    }
+}
+
+impl<T> core::fmt::Debug for Slot<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Relaxed: observation only.
+        f.debug_struct("Slot").field("count", &self.count.load(Ordering::Relaxed)).finish()
+    }
+}
+
+/// One consumer's cursor, on a cache line of its own.
+#[derive(Debug)]
+pub struct Cursor {
+    /// `position * ONE`, plus `LOCKED` while a call owns this consumer index. Positions wrap at
+    /// `2^(usize::BITS - 1)`.
+    pub(crate) read: AtomicUsize,
+    /// The last write-cursor word this consumer saw (`LOCKED` clear), so that it reads the
+    /// producer's cache line only when it has caught up. Only accessed by the owner of the index.
+    pub(crate) cached_write: AtomicUsize,
+}
+
+impl Cursor {
+    const_unless_loom! {
+        pub(crate) fn new() -> Self {
+            Self { read: AtomicUsize::new(0), cached_write: AtomicUsize::new(0) }
+        }
+    }
+}
+
+/// Puts a word back into a cursor when dropped, also on unwind: ends a call's ownership of a
+/// cursor, and on a panic inside `T::clone` leaves the position where it was.
+pub(crate) struct Unlock<'a> {
+    pub(crate) cursor: &'a AtomicUsize,
+    pub(crate) word: usize,
+}
+
+impl Drop for Unlock<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire `fetch_or(LOCKED)` of the next call that owns this
+        // cursor, and with the Acquire loads of the write cursor by consumers.
+        self.cursor.store(self.word, Ordering::Release);
+    }
+}

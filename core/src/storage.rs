@@ -1,0 +1,108 @@
+//! Where a buffer keeps its slots and consumer cursors: inline in the buffer (for `static`s in
+//! firmware without an allocator) or on the heap (behind the `alloc` feature). The protocol in
+//! [`Buffer`](crate::Buffer) is written once, generic over this sealed trait.
+
+use crossbeam_utils::CachePadded;
+
+use crate::raw::{Cursor, Slot};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Storage for a [`Buffer`](crate::Buffer): its slots and one cursor per consumer.
+///
+/// Sealed: implemented by [`Inline`] and, with the `alloc` feature, [`Heap`].
+pub trait Storage<T>: sealed::Sealed {
+    #[doc(hidden)]
+    fn slots(&self) -> &[Slot<T>];
+    #[doc(hidden)]
+    fn cursors(&self) -> &[CachePadded<Cursor>];
+}
+
+/// Slots and cursors stored inline: `CAP` slots, `N` consumers, no allocation.
+///
+/// Used through [`InlineBuffer`](crate::InlineBuffer), whose `const fn new` can initialise a
+/// `static`.
+#[cfg(not(multicast_loom))]
+pub struct Inline<T, const CAP: usize, const N: usize> {
+    slots: [Slot<T>; CAP],
+    cursors: [CachePadded<Cursor>; N],
+}
+
+#[cfg(not(multicast_loom))]
+impl<T, const CAP: usize, const N: usize> Inline<T, CAP, N> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            slots: [const { Slot::new() }; CAP],
+            cursors: [const { CachePadded::new(Cursor::new()) }; N],
+        }
+    }
+}
+
+#[cfg(not(multicast_loom))]
+impl<T, const CAP: usize, const N: usize> core::fmt::Debug for Inline<T, CAP, N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Inline").field("capacity", &CAP).field("consumers", &N).finish()
+    }
+}
+
+#[cfg(not(multicast_loom))]
+impl<T, const CAP: usize, const N: usize> sealed::Sealed for Inline<T, CAP, N> {}
+
+#[cfg(not(multicast_loom))]
+impl<T, const CAP: usize, const N: usize> Storage<T> for Inline<T, CAP, N> {
+    #[inline(always)]
+    fn slots(&self) -> &[Slot<T>] {
+        &self.slots
+    }
+
+    #[inline(always)]
+    fn cursors(&self) -> &[CachePadded<Cursor>] {
+        &self.cursors
+    }
+}
+
+/// Slots and cursors on the heap, allocated once by
+/// [`HeapBuffer::new`](crate::HeapBuffer::new) and never again.
+#[cfg(feature = "alloc")]
+pub struct Heap<T> {
+    slots: alloc::boxed::Box<[Slot<T>]>,
+    cursors: alloc::boxed::Box<[CachePadded<Cursor>]>,
+}
+
+#[cfg(feature = "alloc")]
+impl<T> Heap<T> {
+    pub(crate) fn new(capacity: usize, consumers: usize) -> Self {
+        Self {
+            slots: (0..capacity).map(|_| Slot::new()).collect(),
+            cursors: (0..consumers).map(|_| CachePadded::new(Cursor::new())).collect(),
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T> core::fmt::Debug for Heap<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Heap")
+            .field("capacity", &self.slots.len())
+            .field("consumers", &self.cursors.len())
+            .finish()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T> sealed::Sealed for Heap<T> {}
+
+#[cfg(feature = "alloc")]
+impl<T> Storage<T> for Heap<T> {
+    #[inline(always)]
+    fn slots(&self) -> &[Slot<T>] {
+        &self.slots
+    }
+
+    #[inline(always)]
+    fn cursors(&self) -> &[CachePadded<Cursor>] {
+        &self.cursors
+    }
+}
