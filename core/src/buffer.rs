@@ -505,3 +505,31 @@ impl<T, S: Storage<T>> fmt::Debug for Buffer<T, S> {
             .finish()
     }
 }
+
+#[cfg(test)]
+impl<T, S: Storage<T>> Buffer<T, S> {
+    /// Moves every cursor of a fresh buffer to `position`, to test the wrap of positions.
+    pub(crate) fn start_at(self, position: usize) -> Self {
+        assert_eq!(self.write_position(), 0, "start_at needs a fresh buffer");
+        let word = position.wrapping_mul(ONE);
+        self.write.store(word, Ordering::Relaxed);
+        for cursor in self.storage.cursors() {
+            cursor.read.store(word, Ordering::Relaxed);
+            cursor.cached_write.store(word, Ordering::Relaxed);
+        }
+        self
+    }
+
+    /// Marks a role as held by another call, as a second thread would while inside a call.
+    pub(crate) fn hold(&self, consumer: Option<usize>, held: bool) {
+        let cursor = match consumer {
+            Some(index) => &self.cursor(index).read,
+            None => &*self.write,
+        };
+        if held {
+            cursor.fetch_or(LOCKED, Ordering::Relaxed);
+        } else {
+            cursor.fetch_and(!LOCKED, Ordering::Relaxed);
+        }
+    }
+}

@@ -58,7 +58,9 @@ impl<T> fmt::Debug for TryPublishError<T> {
 impl<T> fmt::Display for TryPublishError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Full(_) => f.write_str("multicast buffer full: the target slot is still held by a consumer"),
+            Self::Full(_) => {
+                f.write_str("multicast buffer full: the target slot is still held by a consumer")
+            }
             Self::Busy(_) => f.write_str("another thread is publishing into this multicast buffer"),
         }
     }
@@ -142,7 +144,9 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Self::ZeroCapacity => f.write_str("multicast buffer capacity must be greater than zero"),
+            Self::ZeroCapacity => {
+                f.write_str("multicast buffer capacity must be greater than zero")
+            }
             Self::CapacityNotPowerOfTwo { capacity } => {
                 write!(f, "multicast buffer capacity must be a power of two, got {capacity}")
             }

@@ -99,3 +99,6 @@ pub struct State {
     /// Values published and not yet read by every consumer: the slowest consumer's lag.
     pub held: usize,
 }
+
+#[cfg(all(test, feature = "alloc", not(multicast_loom)))]
+mod tests;

@@ -1,0 +1,290 @@
+//! Unit tests of the protocol, single-threaded; threads are in the `tests` crate and loom.
+
+extern crate std;
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::vec::Vec;
+
+use crate::{HeapBuffer, InlineBuffer, TryConsumeError, TryPublishError};
+
+/// Counts clones and drops of its instances through shared counters.
+#[derive(Debug)]
+struct Counted {
+    value: u32,
+    clones: Rc<Cell<usize>>,
+    drops: Rc<Cell<usize>>,
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.clones.set(self.clones.get() + 1);
+        Self { value: self.value, clones: self.clones.clone(), drops: self.drops.clone() }
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.drops.set(self.drops.get() + 1);
+    }
+}
+
+struct Counters {
+    clones: Rc<Cell<usize>>,
+    drops: Rc<Cell<usize>>,
+}
+
+impl Counters {
+    fn new() -> Self {
+        Self { clones: Rc::default(), drops: Rc::default() }
+    }
+    fn make(&self, value: u32) -> Counted {
+        Counted { value, clones: self.clones.clone(), drops: self.drops.clone() }
+    }
+    /// Instances alive: made + cloned - dropped.
+    fn alive(&self, made: usize) -> usize {
+        made + self.clones.get() - self.drops.get()
+    }
+}
+
+#[test]
+fn every_consumer_gets_every_value_in_order() {
+    let buf: InlineBuffer<u32, 8, 3> = InlineBuffer::new();
+    let mut next = [0u32; 3];
+    for round in 0..50u32 {
+        for i in 0..5 {
+            buf.try_publish(round * 5 + i).unwrap();
+        }
+        // Consumers read at different moments; each sees the full sequence.
+        for (c, next) in next.iter_mut().enumerate() {
+            while let Some(v) = buf.consume(c) {
+                assert_eq!(v, *next, "consumer {c}");
+                *next += 1;
+            }
+        }
+    }
+    assert_eq!(next, [250; 3]);
+}
+
+#[test]
+fn backpressure_exactly_when_slowest_is_capacity_behind() {
+    let buf = HeapBuffer::new(4, 2);
+    for i in 0..4 {
+        buf.try_publish(i).unwrap();
+    }
+    assert_eq!(buf.try_publish(4), Err(TryPublishError::Full(4)));
+    // The fast consumer reading everything does not help: the slow one still holds slot 0.
+    for i in 0..4 {
+        assert_eq!(buf.consume(0), Some(i));
+    }
+    assert!(buf.try_publish(4).unwrap_err().is_full());
+    assert_eq!(buf.consume(1), Some(0));
+    buf.try_publish(4).unwrap();
+    assert!(buf.try_publish(5).unwrap_err().is_full());
+    assert_eq!(buf.write_position(), 5);
+}
+
+#[test]
+fn last_reader_gets_the_value_by_move_and_it_is_released_at_once() {
+    let counters = Counters::new();
+    let buf = HeapBuffer::new(8, 3);
+    buf.try_publish(counters.make(1)).unwrap();
+    let a = buf.consume(0).unwrap();
+    let b = buf.consume(1).unwrap();
+    assert_eq!(counters.clones.get(), 2);
+    let c = buf.consume(2).unwrap();
+    // The third consumer took the original: no third clone, nothing left in the buffer.
+    assert_eq!(counters.clones.get(), 2);
+    assert_eq!(counters.alive(1), 3);
+    drop((a, b, c));
+    assert_eq!(counters.alive(1), 0);
+    assert_eq!(buf.state().held, 0);
+}
+
+#[test]
+fn single_consumer_never_clones() {
+    let counters = Counters::new();
+    let buf = HeapBuffer::new(4, 1);
+    for i in 0..10 {
+        buf.try_publish(counters.make(i)).unwrap();
+        assert_eq!(buf.consume(0).unwrap().value, i);
+    }
+    assert_eq!(counters.clones.get(), 0);
+    assert_eq!(counters.drops.get(), 10);
+}
+
+#[test]
+fn zero_consumers_drop_each_value_at_once() {
+    let counters = Counters::new();
+    let buf = HeapBuffer::new(2, 0);
+    for i in 0..5 {
+        buf.try_publish(counters.make(i)).unwrap();
+        assert_eq!(counters.drops.get(), i as usize + 1);
+    }
+    assert_eq!(buf.write_position(), 5);
+    assert_eq!(buf.state().slowest_consumer, None);
+}
+
+#[test]
+fn dropping_the_buffer_drops_each_held_value_once() {
+    let counters = Counters::new();
+    {
+        let buf = HeapBuffer::new(8, 2);
+        for i in 0..6 {
+            buf.try_publish(counters.make(i)).unwrap();
+        }
+        // Slots 0-1 read by both (released), 2-3 by one, 4-5 by none.
+        for _ in 0..4 {
+            drop(buf.consume(0));
+        }
+        for _ in 0..2 {
+            drop(buf.consume(1));
+        }
+        buf.try_publish(counters.make(6)).unwrap();
+    }
+    assert_eq!(counters.alive(7), 0);
+}
+
+#[test]
+fn panicking_clone_changes_nothing() {
+    #[derive(Debug, PartialEq)]
+    struct Fragile(u32, Rc<Cell<bool>>);
+    impl Clone for Fragile {
+        fn clone(&self) -> Self {
+            assert!(!self.1.get(), "clone refused");
+            Fragile(self.0, self.1.clone())
+        }
+    }
+    let fail = Rc::new(Cell::new(true));
+    let buf = HeapBuffer::new(2, 2);
+    buf.try_publish(Fragile(7, fail.clone())).unwrap();
+    let err = catch_unwind(AssertUnwindSafe(|| buf.consume(0))).unwrap_err();
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"clone refused"));
+    assert_eq!(buf.read_position(0), 0);
+    // The index is not left locked, and the same value comes next.
+    fail.set(false);
+    assert_eq!(buf.consume(0).map(|f| f.0), Some(7));
+    assert_eq!(buf.consume(1).map(|f| f.0), Some(7));
+    assert_eq!(buf.consume(0), None);
+}
+
+#[test]
+#[should_panic(expected = "consumer index 3 out of range: this buffer has 3 consumers")]
+fn bad_index_panics_with_index_and_count() {
+    let buf: InlineBuffer<u8, 4, 3> = InlineBuffer::new();
+    buf.consume(3);
+}
+
+#[test]
+#[should_panic(expected = "consumer index 7 out of range: this buffer has 2 consumers")]
+fn bad_index_in_read_position_panics() {
+    HeapBuffer::<u8>::new(4, 2).read_position(7);
+}
+
+#[test]
+fn config_errors() {
+    use crate::ConfigError::*;
+    assert_eq!(HeapBuffer::<u8>::try_new(0, 1).unwrap_err(), ZeroCapacity);
+    assert_eq!(HeapBuffer::<u8>::try_new(6, 1).unwrap_err(), CapacityNotPowerOfTwo { capacity: 6 });
+    assert_eq!(
+        HeapBuffer::<u8>::try_new(4, crate::MAX_CONSUMERS + 1).unwrap_err(),
+        TooManyConsumers { consumers: crate::MAX_CONSUMERS + 1 }
+    );
+    let huge = crate::MAX_CAPACITY * 2;
+    assert_eq!(
+        HeapBuffer::<u8>::try_new(huge, 1).unwrap_err(),
+        CapacityTooLarge { capacity: huge }
+    );
+    assert!(HeapBuffer::<u8>::try_new(1, crate::MAX_CONSUMERS).is_ok());
+}
+
+#[test]
+#[should_panic(expected = "capacity must be a power of two, got 3")]
+fn new_panics_on_bad_capacity() {
+    HeapBuffer::<u8>::new(3, 1);
+}
+
+#[test]
+fn a_held_producer_role_refuses_without_losing_the_value() {
+    let buf = HeapBuffer::new(4, 1);
+    buf.hold(None, true);
+    assert_eq!(buf.try_publish(1), Err(TryPublishError::Busy(1)));
+    buf.hold(None, false);
+    buf.try_publish(2).unwrap();
+    assert_eq!(buf.consume(0), Some(2));
+}
+
+#[test]
+fn a_held_consumer_index_refuses_without_moving() {
+    let buf = HeapBuffer::new(4, 2);
+    buf.try_publish(1).unwrap();
+    buf.hold(Some(0), true);
+    assert_eq!(buf.try_consume(0), Err(TryConsumeError::Busy));
+    assert_eq!(buf.read_position(0), 0);
+    assert_eq!(buf.consume(1), Some(1));
+    buf.hold(Some(0), false);
+    assert_eq!(buf.consume(0), Some(1));
+}
+
+#[test]
+fn positions_wrap() {
+    // Start 3 values before the position counter wraps and run well past it.
+    let start = (usize::MAX / crate::raw::ONE) - 2;
+    let buf = HeapBuffer::new(4, 2).start_at(start);
+    let mut next = [0u32; 2];
+    for round in 0..10u32 {
+        for i in 0..3 {
+            buf.try_publish(round * 3 + i).unwrap();
+        }
+        for (c, next) in next.iter_mut().enumerate() {
+            while let Some(v) = buf.consume(c) {
+                assert_eq!(v, *next);
+                *next += 1;
+            }
+        }
+    }
+    assert_eq!(next, [30, 30]);
+    assert_eq!(buf.write_position(), 27, "wrapped: 30 values after position 2^63 - 3");
+}
+
+#[test]
+fn state_reports_the_slowest_consumer() {
+    let buf: InlineBuffer<u8, 8, 3> = InlineBuffer::new();
+    for i in 0..5 {
+        buf.try_publish(i).unwrap();
+    }
+    buf.consume(0);
+    buf.consume(2);
+    buf.consume(2);
+    let state = buf.state();
+    assert_eq!(state.slowest_consumer, Some(1));
+    assert_eq!(state.held, 5);
+    assert_eq!((state.capacity, state.consumers, state.write_position), (8, 3, 5));
+}
+
+#[test]
+fn debug_shows_shape_and_positions() {
+    let buf: InlineBuffer<u8, 8, 2> = InlineBuffer::new();
+    buf.try_publish(1).unwrap();
+    buf.consume(1);
+    let text = std::format!("{buf:?}");
+    assert_eq!(
+        text,
+        "Buffer { capacity: 8, consumer_count: 2, write_position: 1, read_positions: [0, 1] }"
+    );
+}
+
+#[test]
+fn values_vec_roundtrip() {
+    // Heap payloads moved through: the buffer neither leaks nor double-frees them (Miri checks).
+    let buf = HeapBuffer::new(2, 2);
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    for i in 0..6u8 {
+        buf.try_publish(std::vec![i; 3]).unwrap();
+        got.push(buf.consume(0).unwrap());
+        got.push(buf.consume(1).unwrap());
+    }
+    assert_eq!(got.len(), 12);
+    assert!(got.chunks(2).enumerate().all(|(i, pair)| pair[0] == pair[1] && pair[0][0] == i as u8));
+}
