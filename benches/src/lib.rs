@@ -1,1 +1,67 @@
-//! placeholder
+//! Benchmarks of `multicast-buffer` against its peers (unpublished).
+//!
+//! - `src/bin/compare.rs`: the side-by-side cross-thread comparison
+//!   (`cargo run --release -p multicast-buffer-benches --bin compare -- --help`).
+//! - `benches/single_thread.rs`: criterion, the single-thread cost of one publish and one consume.
+//! - `src/bin/instructions.rs`: the driver that `ci/instructions.sh` runs under callgrind to count
+//!   instructions per publish and per consume.
+//!
+//! This library holds what they share: the wait policy every contender uses ([`wait`]), the
+//! payloads and the in-order check ([`payload`]), the timed-trial harness ([`harness`]) and the
+//! contenders themselves ([`contenders`]). Adding a contender is one file in `src/contenders/`
+//! implementing [`contenders::Contender`] and one line in [`contenders::registry`].
+
+pub mod contenders;
+pub mod harness;
+pub mod payload;
+pub mod wait;
+
+/// Not benchmarks: a small lossless run of every contender, checked value by value, so that a
+/// broken contender or harness fails `cargo test` instead of producing numbers. Nothing is timed.
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::contenders::registry;
+    use crate::harness::Setup;
+    use crate::payload::{expected_checksum, Payload, Record};
+
+    fn every_contender_delivers_everything<P: Payload>() {
+        let messages = 3_000;
+        for contender in registry::<P>() {
+            for consumers in [1, 3] {
+                let setup = Setup {
+                    consumers,
+                    capacity: 64,
+                    messages: P::messages(messages),
+                    deadline: Instant::now() + Duration::from_secs(60),
+                };
+                let trial = contender.run(setup);
+                let checked =
+                    trial.verify(messages as u64, expected_checksum::<P>(messages as u64));
+                if let Err(why) = checked {
+                    panic!("{} ({}, {consumers} consumers): {why}", contender.name(), P::NAME);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_contender_delivers_every_u64_in_order() {
+        every_contender_delivers_everything::<u64>();
+    }
+
+    #[test]
+    fn every_contender_delivers_every_record_in_order() {
+        every_contender_delivers_everything::<Record>();
+    }
+
+    #[test]
+    fn a_wrong_value_fails_the_check() {
+        let mut checker = crate::payload::Checker::<u64>::new(2);
+        checker.see(0);
+        checker.see(5);
+        let report = checker.report(Instant::now());
+        assert!(report.error.is_some());
+    }
+}
