@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 
 use crossbeam_utils::CachePadded;
 
-use crate::raw::{Cursor, Slot, Unlock, LOCKED, ONE};
+use crate::raw::{lock, Cursor, Slot, Unlock, LOCKED, ONE};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::{Storage, TryConsumeError, TryPublishError};
 
@@ -225,13 +225,12 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// ```
     #[inline]
     pub fn try_publish(&self, value: T) -> Result<(), TryPublishError<T>> {
-        // Acquire: pairs with the Release store that ended the previous publish (on this thread
-        // or another), so its slot writes happen before ours. Sets LOCKED: the producer role is
+        // Acquire (in `lock`): pairs with the Release store that ended the previous publish (on
+        // this thread or another), so its slot writes happen before ours. The producer role is
         // ours until the store below.
-        let word = self.write.fetch_or(LOCKED, Ordering::Acquire);
-        if word & LOCKED != 0 {
+        let Some(word) = lock(&self.write) else {
             return Err(TryPublishError::Busy(value));
-        }
+        };
         let readers = self.storage.cursors().len();
         if readers == 0 {
             // Nobody can ever read it: advance and drop it (after unlocking, since a destructor
@@ -241,6 +240,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             drop(value);
             return Ok(());
         }
+        #[cfg(feature = "_bug-publish-before-write")]
+        // Injected bug: advance the write position before the slot is written.
+        self.write.store(word.wrapping_add(ONE) | LOCKED, Ordering::Release);
         // SAFETY: we hold the producer role (LOCKED was clear and we set it), readers >= 1, and
         // the slot becomes visible only through the Release store below.
         match unsafe { self.slot(word / ONE).try_write(value, readers) } {
@@ -292,12 +294,11 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         T: Clone,
     {
         let cursor = self.cursor(index);
-        // Acquire: pairs with the Release store (`Unlock`) that ended the previous call with this
-        // index, so its slot accesses and cached write word happen before ours.
-        let word = cursor.read.fetch_or(LOCKED, Ordering::Acquire);
-        if word & LOCKED != 0 {
+        // Acquire (in `lock`): pairs with the Release store (`Unlock`) that ended the previous call
+        // with this index, so its slot accesses and cached write word happen before ours.
+        let Some(word) = lock(&cursor.read) else {
             return Err(TryConsumeError::Busy);
-        }
+        };
         // From here until `unlock` drops, this index is ours; dropping it (also on a panic in
         // `T::clone`) puts the unchanged position back.
         let mut unlock = Unlock { cursor: &cursor.read, word };
@@ -521,6 +522,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     }
 
     /// Marks a role as held by another call, as a second thread would while inside a call.
+    #[cfg(not(multicast_loom))]
     pub(crate) fn hold(&self, consumer: Option<usize>, held: bool) {
         let cursor = match consumer {
             Some(index) => &self.cursor(index).read,

@@ -102,3 +102,6 @@ pub struct State {
 
 #[cfg(all(test, feature = "alloc", not(multicast_loom)))]
 mod tests;
+
+#[cfg(all(test, feature = "alloc", multicast_loom))]
+mod loom_tests;

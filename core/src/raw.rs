@@ -87,8 +87,20 @@ impl<T> Slot<T> {
     where
         T: Clone,
     {
+        #[cfg(feature = "_bug-release-before-read")]
+        {
+            // Injected bug: give back our unit before reading the value.
+            // SAFETY: none; this is the bug the checkers must find.
+            if let Some(value) = unsafe { self.release() } {
+                return (value, None);
+            }
+            // SAFETY: none; after our release the producer may already be overwriting the slot.
+            let copy = self.value.with(|p| unsafe { (*p).assume_init_ref() }.clone());
+            return (copy, None);
+        }
         // Acquire: pairs with the Release decrements in `release` by the other readers, so their
         // clones happen before we move the value out.
+        #[allow(unreachable_code)]
         if self.count.load(Ordering::Acquire) == LAST_READER {
             // SAFETY: the other readers have all given back their units; ours is the last one
             // and nobody else reads or writes the slot until we store EMPTY.
@@ -178,6 +190,24 @@ impl Cursor {
             Self { read: AtomicUsize::new(0), cached_write: AtomicUsize::new(0) }
         }
     }
+}
+
+/// Takes ownership of a cursor (the producer role, or one consumer index) for one call: returns
+/// its word (`LOCKED` clear), or `None` when another call owns it at this moment.
+///
+/// A compare-and-swap that fails writes nothing, so a refused caller leaves no trace in the
+/// cursor's modification order. (A `fetch_or` would be correct too, but its no-op write when
+/// already locked is beyond what loom models precisely.)
+#[inline(always)]
+pub(crate) fn lock(cursor: &AtomicUsize) -> Option<usize> {
+    // Relaxed: only the expected value for the compare-and-swap, which synchronises.
+    let word = cursor.load(Ordering::Relaxed);
+    if word & LOCKED != 0 {
+        return None;
+    }
+    // Acquire: pairs with the Release store in `Unlock::drop` (or the publish that ended) by the
+    // previous owner, so its accesses to the slots and the cursor happen before ours.
+    cursor.compare_exchange(word, word | LOCKED, Ordering::Acquire, Ordering::Relaxed).ok()
 }
 
 /// Puts a word back into a cursor when dropped, also on unwind: ends a call's ownership of a

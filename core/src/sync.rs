@@ -5,10 +5,30 @@
 //! [`loom`]'s, so that the model checker sees every access of the protocol.
 
 #[cfg(not(multicast_loom))]
-pub(crate) use portable_atomic::{AtomicUsize, Ordering};
+pub(crate) use portable_atomic::AtomicUsize;
+#[cfg(all(not(multicast_loom), not(feature = "_bug-relaxed-orderings")))]
+pub(crate) use portable_atomic::Ordering;
 
 #[cfg(multicast_loom)]
-pub(crate) use loom::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::AtomicUsize;
+#[cfg(all(multicast_loom, not(feature = "_bug-relaxed-orderings")))]
+pub(crate) use loom::sync::atomic::Ordering;
+
+/// Injected bug for the checkers' teeth (never on by default): every ordering is `Relaxed`.
+#[cfg(feature = "_bug-relaxed-orderings")]
+#[allow(non_snake_case, non_upper_case_globals, dead_code)]
+pub(crate) mod Ordering {
+    #[cfg(multicast_loom)]
+    use loom::sync::atomic::Ordering as Real;
+    #[cfg(not(multicast_loom))]
+    use portable_atomic::Ordering as Real;
+
+    pub(crate) const Relaxed: Real = Real::Relaxed;
+    pub(crate) const Acquire: Real = Real::Relaxed;
+    pub(crate) const Release: Real = Real::Relaxed;
+    pub(crate) const AcqRel: Real = Real::Relaxed;
+    pub(crate) const SeqCst: Real = Real::Relaxed;
+}
 
 /// `UnsafeCell` with loom's closure-based access API, so that the protocol code is the same
 /// with and without loom.

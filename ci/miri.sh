@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Miri (nightly): undefined behaviour, data races and leaks in the core's and the adapter's
+# tests, under strict provenance; the threaded tests under several seeds; and a 32-bit leg.
+#   ci/miri.sh                 # everything below
+#   ci/miri.sh --teeth FEATURE # one threaded test with an injected bug (ci/teeth.sh): must fail
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup toolchain install nightly --profile minimal --component miri,rust-src >/dev/null 2>&1 ||
+  rustup component add --toolchain nightly miri rust-src
+export CARGO_TARGET_DIR=target/miri
+base="-Zmiri-strict-provenance"
+miri() { cargo +nightly miri test "$@"; }
+
+if [ "${1:-}" = "--teeth" ]; then
+  MIRIFLAGS="$base" miri -p multicast-buffer-tests --test stress \
+    --features "multicast-buffer-core/$2" -- three_consumers_small_ring
+  exit
+fi
+
+echo "== miri: core unit tests and doctests, adapter, integration tests (strict provenance)"
+MIRIFLAGS="$base" miri -p multicast-buffer-core --features alloc
+MIRIFLAGS="$base" miri -p multicast-buffer
+MIRIFLAGS="$base" miri -p multicast-buffer-tests --test seed_api --test drops --test stress --test misuse
+
+echo "== miri: threaded tests under several seeds"
+MIRIFLAGS="$base -Zmiri-many-seeds=0..4" miri -p multicast-buffer-tests --test stress --test misuse
+
+echo "== miri: 32-bit target (i686)"
+MIRIFLAGS="$base" miri -p multicast-buffer-core --features alloc --lib --target i686-unknown-linux-gnu

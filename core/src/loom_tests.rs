@@ -1,0 +1,219 @@
+//! Loom models of the protocol: every interleaving of the threads below, up to the preemption
+//! bound in `LOOM_MAX_PREEMPTIONS` (CI: 2; `ci/loom.sh` takes 3 too). Run with
+//! `RUSTFLAGS="--cfg multicast_loom" cargo test -p multicast-buffer-core --features alloc --lib --release loom`.
+//!
+//! Loom cannot run spin loops to completion, so every retry is bounded: a model checks that what
+//! the threads did get is right (order, nothing lost or duplicated), then the main thread drains
+//! the rest and checks the whole.
+
+extern crate std;
+
+use loom::sync::Arc;
+use loom::thread;
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::SeqCst};
+use std::vec::Vec;
+
+use crate::{HeapBuffer, TryConsumeError, TryPublishError};
+
+/// How often a thread in a model retries before giving up.
+const TRIES: usize = 2;
+
+/// Counts live instances, to check that each value is dropped exactly once.
+#[derive(Debug)]
+struct Tracked {
+    value: usize,
+    alive: std::sync::Arc<StdAtomicUsize>,
+}
+
+impl Tracked {
+    fn new(value: usize, alive: &std::sync::Arc<StdAtomicUsize>) -> Self {
+        alive.fetch_add(1, SeqCst);
+        Self { value, alive: alive.clone() }
+    }
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        Self::new(self.value, &self.alive)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.alive.fetch_sub(1, SeqCst);
+    }
+}
+
+/// Publishes `values` in order, each retried up to `TRIES` times; returns how many went in.
+fn publish_some(
+    buf: &HeapBuffer<Tracked>,
+    values: usize,
+    alive: &std::sync::Arc<StdAtomicUsize>,
+) -> usize {
+    let mut sent = 0;
+    'values: for v in 0..values {
+        let mut value = Tracked::new(v, alive);
+        for _ in 0..TRIES {
+            match buf.try_publish(value) {
+                Ok(()) => {
+                    sent += 1;
+                    continue 'values;
+                }
+                Err(err) => {
+                    value = err.into_inner();
+                    thread::yield_now();
+                }
+            }
+        }
+        break;
+    }
+    sent
+}
+
+/// Makes `calls` attempts to consume for `index`, without waiting in between.
+fn consume_some(buf: &HeapBuffer<Tracked>, index: usize, calls: usize) -> Vec<usize> {
+    (0..calls).filter_map(|_| buf.try_consume(index).ok().map(|v| v.value)).collect()
+}
+
+/// Drains what is left for `index` (single-threaded, after the model's threads joined).
+fn drain(buf: &HeapBuffer<Tracked>, index: usize) -> Vec<usize> {
+    core::iter::from_fn(|| buf.consume(index).map(|v| v.value)).collect()
+}
+
+/// One producer, two consumers, `capacity` 2, three publishes: slot 0 is recycled for the third
+/// value while the other consumer may still be reading it.
+fn producer_and_two_consumers(start: usize) {
+    loom::model(move || {
+        let alive = std::sync::Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(2, 2).start_at(start));
+        let readers: Vec<_> = (0..2)
+            .map(|index| {
+                let buf = buf.clone();
+                thread::spawn(move || consume_some(&buf, index, 2))
+            })
+            .collect();
+        let sent = publish_some(&buf, 3, &alive);
+        for (index, reader) in readers.into_iter().enumerate() {
+            let mut got = reader.join().unwrap();
+            got.extend(drain(&buf, index));
+            assert_eq!(got, (0..sent).collect::<Vec<_>>(), "consumer {index}");
+        }
+        assert_eq!(alive.load(SeqCst), 0, "every value released once read by both");
+    });
+}
+
+#[test]
+fn loom_slot_recycled_while_another_consumer_reads() {
+    producer_and_two_consumers(0);
+}
+
+#[test]
+fn loom_positions_near_wrap_around() {
+    // The position counter wraps after the first publish.
+    producer_and_two_consumers(usize::MAX / crate::raw::ONE);
+}
+
+#[test]
+fn loom_last_reader_moves_out_while_the_producer_waits_for_the_slot() {
+    loom::model(|| {
+        let alive = std::sync::Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(1, 2));
+        buf.try_publish(Tracked::new(0, &alive)).unwrap();
+        let readers: Vec<_> = (0..2)
+            .map(|index| {
+                let buf = buf.clone();
+                thread::spawn(move || {
+                    let v = buf.consume(index).expect("value 0 was published before");
+                    assert_eq!(v.value, 0);
+                })
+            })
+            .collect();
+        // The producer wants slot 0 again: it must not get it until both have read value 0.
+        let sent = publish_some(&buf, 1, &alive);
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        if sent == 1 {
+            assert_eq!(buf.state().held, 1);
+        }
+        assert_eq!(alive.load(SeqCst), sent, "value 0 released; the new one (if any) held");
+    });
+}
+
+#[test]
+fn loom_two_threads_publishing() {
+    loom::model(|| {
+        let alive = std::sync::Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(2, 1));
+        let writers: Vec<_> = (0..2)
+            .map(|v| {
+                let (buf, alive) = (buf.clone(), alive.clone());
+                thread::spawn(move || match buf.try_publish(Tracked::new(v, &alive)) {
+                    Ok(()) => Some(v),
+                    Err(TryPublishError::Busy(_)) => None,
+                    Err(err) => panic!("unexpected {err}"),
+                })
+            })
+            .collect();
+        let reader = {
+            let buf = buf.clone();
+            thread::spawn(move || consume_some(&buf, 0, 2))
+        };
+        let mut sent: Vec<usize> = writers.into_iter().filter_map(|w| w.join().unwrap()).collect();
+        let mut got = reader.join().unwrap();
+        got.extend(drain(&buf, 0));
+        assert!(!sent.is_empty(), "one of two publishers always gets through");
+        // Both may succeed one after the other, in either order.
+        sent.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, sent, "each successful publish delivered exactly once");
+        assert_eq!(alive.load(SeqCst), 0);
+    });
+}
+
+#[test]
+fn loom_two_threads_consuming_with_one_index() {
+    loom::model(|| {
+        let alive = std::sync::Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(2, 2));
+        buf.try_publish(Tracked::new(0, &alive)).unwrap();
+        buf.try_publish(Tracked::new(1, &alive)).unwrap();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let buf = buf.clone();
+                thread::spawn(move || match buf.try_consume(0) {
+                    Ok(v) => Some(v.value),
+                    Err(TryConsumeError::Busy) => None,
+                    Err(err) => panic!("unexpected {err}"),
+                })
+            })
+            .collect();
+        let mut got: Vec<usize> = readers.into_iter().filter_map(|r| r.join().unwrap()).collect();
+        // Each thread's value is the next one in order; together they are a prefix of 0, 1.
+        got.sort_unstable();
+        got.extend(drain(&buf, 0));
+        assert_eq!(got, [0, 1]);
+        assert_eq!(drain(&buf, 1), [0, 1]);
+        assert_eq!(alive.load(SeqCst), 0);
+    });
+}
+
+#[test]
+fn loom_drop_with_partly_consumed_slots() {
+    loom::model(|| {
+        let alive = std::sync::Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(4, 2));
+        let reader = {
+            let buf = buf.clone();
+            thread::spawn(move || consume_some(&buf, 0, 2))
+        };
+        let sent = publish_some(&buf, 3, &alive);
+        let got = reader.join().unwrap();
+        assert_eq!(got, (0..got.len()).collect::<Vec<_>>());
+        assert_eq!(sent, 3, "the ring has room for all three");
+        // Consumer 1 read nothing; consumer 0 read part: the buffer holds all three.
+        assert_eq!(alive.load(SeqCst), 3);
+        drop(buf);
+        assert_eq!(alive.load(SeqCst), 0, "dropped each held value exactly once");
+    });
+}
