@@ -53,9 +53,10 @@ pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 2);
 /// `2^(usize::BITS - 1)`: `2^63` on 64-bit targets, `2^31` on 32-bit ones, where the `u64`
 /// accessors therefore return the position modulo `2^31`. The buffer works across the wrap.
 pub struct Buffer<T, S: Storage<T>> {
-    /// Write position times `ONE`, plus `LOCKED` while a call holds the producer role.
-    write: CachePadded<AtomicUsize>,
-    storage: S,
+    /// Write position times `ONE`, plus `LOCKED` while a call or a `Publisher` holds the
+    /// producer role.
+    pub(crate) write: CachePadded<AtomicUsize>,
+    pub(crate) storage: S,
     _values: PhantomData<T>,
 }
 
@@ -175,7 +176,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     }
 
     #[inline(always)]
-    fn slot(&self, position: usize) -> &Slot<T> {
+    pub(crate) fn slot(&self, position: usize) -> &Slot<T> {
         let slots = self.slots();
         // The length is a power of two (checked at construction), so the mask keeps the index in
         // bounds and the compiler can drop the bounds check.
@@ -189,12 +190,64 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// If `index` is not below the consumer count, in every build.
     #[inline(always)]
     #[track_caller]
-    fn cursor(&self, index: usize) -> &Cursor {
+    pub(crate) fn cursor(&self, index: usize) -> &Cursor {
         let cursors = self.storage.cursors();
         match cursors.get(index) {
             Some(cursor) => cursor,
             None => bad_index(index, cursors.len()),
         }
+    }
+
+    /// The producer's step, shared by [`try_publish`](Self::try_publish) and
+    /// [`Publisher`](crate::Publisher): stores `value` in the slot at `word`'s position.
+    ///
+    /// `Ok(None)`: stored; the caller publishes it by storing the next write word. `Ok(Some(v))`:
+    /// there are no consumers; the caller advances and then drops `v`. `Err(v)`: the slot is
+    /// still held (backpressure).
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the producer role and `word` is the current write word (`LOCKED` clear).
+    #[inline(always)]
+    pub(crate) unsafe fn write_at(&self, word: usize, value: T) -> Result<Option<T>, T> {
+        let readers = self.consumer_count();
+        if readers == 0 {
+            return Ok(Some(value));
+        }
+        #[cfg(feature = "_bug-publish-before-write")]
+        // Injected bug: advance the write position before the slot is written.
+        self.write.store(word.wrapping_add(ONE) | LOCKED, Ordering::Release);
+        // SAFETY: the caller owns the producer role, readers >= 1, and the slot becomes visible
+        // to consumers only when the caller stores the next write word with Release.
+        unsafe { self.slot(word / ONE).try_write(value, readers) }.map(|()| None)
+    }
+
+    /// Whether the slot at `word`'s position is free for the producer.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the producer role.
+    #[inline(always)]
+    pub(crate) unsafe fn slot_free(&self, word: usize) -> bool {
+        self.slot(word / ONE).is_free()
+    }
+
+    /// The consumer's check, shared by [`try_consume`](Self::try_consume) and
+    /// [`Subscriber`](crate::Subscriber): is the position of read word `word` published?
+    /// `seen` is the last write word this consumer saw; it is refreshed from the producer's
+    /// cache line only when the consumer has caught up with it.
+    #[inline(always)]
+    pub(crate) fn has_next(&self, word: usize, seen: &mut usize) -> bool {
+        if *seen == word {
+            // Acquire: pairs with the Release store of the write word in `try_publish` and
+            // `Publisher::try_publish`, so the slots below it are written before we read them.
+            let write = self.write.load(Ordering::Acquire) & !LOCKED;
+            if write == word {
+                return false;
+            }
+            *seen = write;
+        }
+        true
     }
 
     /// Publishes `value` to every consumer, or gives it back.
@@ -231,29 +284,18 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         let Some(word) = lock(&self.write) else {
             return Err(TryPublishError::Busy(value));
         };
-        let readers = self.storage.cursors().len();
-        if readers == 0 {
-            // Nobody can ever read it: advance and drop it (after unlocking, since a destructor
-            // may panic).
-            // Release: pairs with the Acquire `fetch_or` of the next publish.
-            self.write.store(word.wrapping_add(ONE), Ordering::Release);
-            drop(value);
-            return Ok(());
-        }
-        #[cfg(feature = "_bug-publish-before-write")]
-        // Injected bug: advance the write position before the slot is written.
-        self.write.store(word.wrapping_add(ONE) | LOCKED, Ordering::Release);
-        // SAFETY: we hold the producer role (LOCKED was clear and we set it), readers >= 1, and
-        // the slot becomes visible only through the Release store below.
-        match unsafe { self.slot(word / ONE).try_write(value, readers) } {
-            Ok(()) => {
-                // Release: publishes the slot. Pairs with the Acquire loads of the write cursor in
-                // `try_consume` and with the Acquire `fetch_or` of the next publish.
+        // SAFETY: we own the producer role and `word` is the current write word.
+        match unsafe { self.write_at(word, value) } {
+            Ok(unread) => {
+                // Release: publishes the slot (and ends our ownership of the producer role).
+                // Pairs with the Acquire loads in `has_next` and in `lock`.
                 self.write.store(word.wrapping_add(ONE), Ordering::Release);
+                // Only with zero consumers: dropped after the bookkeeping, as it may panic.
+                drop(unread);
                 Ok(())
             }
             Err(value) => {
-                // Release: pairs with the Acquire `fetch_or` of the next publish (nothing changed).
+                // Release: pairs with the Acquire in `lock` by the next publish (nothing changed).
                 self.write.store(word, Ordering::Release);
                 Err(TryPublishError::Full(value))
             }
@@ -304,17 +346,16 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         let mut unlock = Unlock { cursor: &cursor.read, word };
         // Relaxed: only the owner of the index touches `cached_write`, and ownership passes with
         // the Acquire/Release pair on `read`.
-        if cursor.cached_write.load(Ordering::Relaxed) == word {
-            // Acquire: pairs with the Release store in `try_publish` that published the slots.
-            let write = self.write.load(Ordering::Acquire) & !LOCKED;
-            if write == word {
-                return Err(TryConsumeError::Empty);
-            }
-            cursor.cached_write.store(write, Ordering::Relaxed);
+        let cached = cursor.cached_write.load(Ordering::Relaxed);
+        let mut seen = cached;
+        if !self.has_next(word, &mut seen) {
+            return Err(TryConsumeError::Empty);
         }
-        // SAFETY: `word < cached write position`, so the slot at our position is published (the
-        // Acquire above, or an earlier one by an owner of this index, saw its Release), and we
-        // hold its unit for this index: we own the index and have not advanced past it.
+        if seen != cached {
+            cursor.cached_write.store(seen, Ordering::Relaxed);
+        }
+        // SAFETY: `has_next` saw our position published, and we hold its unit for this index: we
+        // own the index and have not advanced past it.
         let (value, spare) = unsafe { self.slot(word / ONE).read() };
         unlock.word = word.wrapping_add(ONE);
         drop(unlock);

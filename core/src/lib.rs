@@ -63,11 +63,13 @@ extern crate alloc;
 mod sync;
 mod buffer;
 mod error;
+mod handles;
 mod raw;
 mod storage;
 
 pub use buffer::{Buffer, MAX_CAPACITY, MAX_CONSUMERS};
 pub use error::{ConfigError, TryConsumeError, TryPublishError};
+pub use handles::{BufferRef, Publisher, ReadGuard, Subscriber};
 #[cfg(feature = "alloc")]
 pub use storage::Heap;
 #[cfg(not(multicast_loom))]

@@ -57,9 +57,9 @@ impl<T> Slot<T> {
     /// caller advances the write cursor with `Release` ordering afterwards.
     #[inline(always)]
     pub(crate) unsafe fn try_write(&self, value: T, readers: usize) -> Result<(), T> {
-        // Acquire: pairs with the Release store of `EMPTY` in `take_last`, so everything the last
-        // reader did with the old value (moving it out) happens before we overwrite the slot.
-        if self.count.load(Ordering::Acquire) != EMPTY {
+        // Acquire (in `is_free`): pairs with the Release store of `EMPTY` in `take_last`, so
+        // everything the last reader did with the old value happens before we overwrite the slot.
+        if !self.is_free() {
             return Err(value);
         }
         // SAFETY: the count is EMPTY, so no consumer holds the slot (consumers only touch a slot
@@ -69,6 +69,13 @@ impl<T> Slot<T> {
         // whose Release store by the caller comes after this store.
         self.count.store(readers + 1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Producer side: whether the slot is free, with the same ordering as [`Slot::try_write`].
+    #[inline(always)]
+    pub(crate) fn is_free(&self) -> bool {
+        // Acquire: as in `try_write`.
+        self.count.load(Ordering::Acquire) == EMPTY
     }
 
     /// Consumer side: reads the value and gives back this consumer's unit. The last reader gets
@@ -112,6 +119,18 @@ impl<T> Slot<T> {
         let copy = self.value.with(|p| unsafe { (*p).assume_init_ref() }.clone());
         // SAFETY: as above, we still hold our unit.
         (copy, unsafe { self.release() })
+    }
+
+    /// Consumer side: the value, in place.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Slot::read`], and the caller keeps its unit until the reference is gone.
+    #[inline(always)]
+    pub(crate) unsafe fn get(&self) -> &T {
+        // SAFETY: the value is initialised and stays so while the caller holds its unit (the
+        // taker needs every unit); only shared references to it exist meanwhile.
+        self.value.with(|p| unsafe { (*p).assume_init_ref() })
     }
 
     /// Consumer side: gives back this consumer's unit without reading. If it was the last, the
@@ -220,7 +239,7 @@ pub(crate) struct Unlock<'a> {
 impl Drop for Unlock<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        // Release: pairs with the Acquire `fetch_or(LOCKED)` of the next call that owns this
+        // Release: pairs with the Acquire compare-and-swap in `lock` by the next owner of this
         // cursor, and with the Acquire loads of the write cursor by consumers.
         self.cursor.store(self.word, Ordering::Release);
     }

@@ -288,3 +288,143 @@ fn values_vec_roundtrip() {
     assert_eq!(got.len(), 12);
     assert!(got.chunks(2).enumerate().all(|(i, pair)| pair[0] == pair[1] && pair[0][0] == i as u8));
 }
+
+#[test]
+fn handles_hold_their_roles_until_dropped() {
+    let buf = HeapBuffer::new(4, 2);
+    let mut publisher = buf.publisher().unwrap();
+    assert!(buf.publisher().is_none());
+    assert_eq!(buf.try_publish(9), Err(TryPublishError::Busy(9)));
+    publisher.try_publish(1).unwrap();
+    let mut subscriber = buf.subscriber(0).unwrap();
+    assert!(buf.subscriber(0).is_none());
+    assert_eq!(buf.try_consume(0), Err(TryConsumeError::Busy));
+    assert_eq!(subscriber.try_recv(), Ok(1));
+    assert_eq!(buf.read_position(0), 1, "position visible while the subscriber lives");
+    publisher.try_publish(2).unwrap();
+    drop((publisher, subscriber));
+    // The index API takes over where the handles stopped.
+    buf.try_publish(3).unwrap();
+    assert_eq!(buf.consume(0), Some(2));
+    assert_eq!(buf.consume(0), Some(3));
+    assert_eq!(buf.consume(1), Some(1));
+    let mut again = buf.subscriber(1).unwrap();
+    assert_eq!(again.try_recv(), Ok(2));
+    assert_eq!(again.lag(), 1);
+}
+
+#[test]
+fn handles_deliver_in_order_with_backpressure() {
+    let buf: InlineBuffer<u32, 4, 2> = InlineBuffer::new();
+    let mut publisher = buf.publisher().unwrap();
+    let mut subs = [buf.subscriber(0).unwrap(), buf.subscriber(1).unwrap()];
+    let mut next = [0u32; 2];
+    let mut value = 0u32;
+    while value < 100 {
+        match publisher.try_publish(value) {
+            Ok(()) => value += 1,
+            Err(err) => {
+                assert!(err.is_full());
+                assert_eq!(err.into_inner(), value);
+                // Drain consumer 0 fully, consumer 1 by one: backpressure follows the slowest.
+                while let Ok(v) = subs[0].try_recv() {
+                    assert_eq!(v, next[0]);
+                    next[0] += 1;
+                }
+                assert_eq!(subs[1].try_recv(), Ok(next[1]));
+                next[1] += 1;
+            }
+        }
+    }
+    for (sub, next) in subs.iter_mut().zip(&mut next) {
+        while let Ok(v) = sub.try_recv() {
+            assert_eq!(v, *next);
+            *next += 1;
+        }
+    }
+    assert_eq!(next, [100, 100]);
+}
+
+#[test]
+fn read_guard_reads_in_place_and_the_last_release_drops() {
+    let counters = Counters::new();
+    let buf = HeapBuffer::new(4, 2);
+    buf.try_publish(counters.make(4)).unwrap();
+    let mut a = buf.subscriber(0).unwrap();
+    let mut b = buf.subscriber(1).unwrap();
+    {
+        let guard = a.try_read().unwrap();
+        assert_eq!(guard.value, 4);
+    }
+    assert_eq!(counters.drops.get(), 0, "consumer 1 has not read it");
+    {
+        let guard = b.try_read().unwrap();
+        assert_eq!(guard.value, 4);
+        assert_eq!(counters.drops.get(), 0, "not while borrowed");
+    }
+    assert_eq!((counters.drops.get(), counters.clones.get()), (1, 0), "no clone, one drop");
+    assert!(a.try_read().is_err());
+    assert_eq!((buf.read_position(0), buf.read_position(1)), (1, 1));
+}
+
+#[test]
+fn batches_publish_and_consume_with_one_position_update() {
+    let buf: InlineBuffer<u32, 8, 2> = InlineBuffer::new();
+    let mut publisher = buf.publisher().unwrap();
+    let mut values = 0..20;
+    assert_eq!(publisher.publish_iter(&mut values), 8);
+    assert_eq!(publisher.publish_iter(&mut values), 0, "full");
+    let mut sub0 = buf.subscriber(0).unwrap();
+    let mut got = Vec::new();
+    assert_eq!(sub0.recv_batch(3, |v| got.push(v)), 3);
+    assert_eq!(sub0.recv_batch(usize::MAX, |v| got.push(v)), 5);
+    assert_eq!(got, (0..8).collect::<Vec<_>>());
+    assert_eq!(publisher.publish_iter(&mut values), 0, "consumer 1 still holds every slot");
+    let mut sub1 = buf.subscriber(1).unwrap();
+    assert_eq!(sub1.recv_batch(2, drop), 2);
+    assert_eq!(publisher.publish_iter(&mut values), 2);
+    assert_eq!(values.next(), Some(10), "nothing taken from the iterator was lost");
+}
+
+#[test]
+fn zero_consumer_publisher_drops_at_once() {
+    let counters = Counters::new();
+    let buf = HeapBuffer::new(2, 0);
+    let mut publisher = buf.publisher().unwrap();
+    assert_eq!(publisher.publish_iter((0..5).map(|i| counters.make(i))), 5);
+    assert_eq!(counters.drops.get(), 5);
+    assert_eq!(buf.write_position(), 5);
+}
+
+#[test]
+fn recv_batch_survives_a_panicking_callback() {
+    let counters = Counters::new();
+    let buf = HeapBuffer::new(4, 1);
+    for i in 0..3 {
+        buf.try_publish(counters.make(i)).unwrap();
+    }
+    let mut sub = buf.subscriber(0).unwrap();
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        sub.recv_batch(usize::MAX, |v| assert_ne!(v.value, 1, "callback refuses 1"))
+    }));
+    assert!(result.is_err());
+    // Values 0 and 1 were delivered (1 to a callback that panicked); 2 comes next.
+    assert_eq!(sub.try_recv().map(|v| v.value).ok(), Some(2));
+    drop(sub);
+    drop(buf);
+    assert_eq!(counters.alive(3), 0);
+}
+
+#[cfg(feature = "heapless")]
+#[test]
+fn drain_into_a_heapless_vec() {
+    let buf: InlineBuffer<u8, 8, 1> = InlineBuffer::new();
+    buf.publisher().unwrap().publish_iter(0..8);
+    let mut sub = buf.subscriber(0).unwrap();
+    let mut out: heapless::Vec<u8, 5> = heapless::Vec::new();
+    assert_eq!(sub.drain_into(&mut out), 5);
+    assert_eq!(sub.drain_into(&mut out), 0, "full");
+    out.clear();
+    assert_eq!(sub.drain_into(&mut out), 3);
+    assert_eq!(out, [5, 6, 7]);
+}
