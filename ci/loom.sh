@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-2}
-export RUSTFLAGS="--cfg multicast_loom ${RUSTFLAGS:-}"
+# Debug assertions on: the protocol checks its invariants (a slot read before it is published).
+export RUSTFLAGS="--cfg multicast_loom -C debug-assertions ${RUSTFLAGS:-}"
 extra=()
 if [ "${1:-}" = "--features" ]; then extra=(--features "alloc,$2"); else extra=(--features alloc); fi
 echo "loom: preemption bound $LOOM_MAX_PREEMPTIONS ${extra[*]}"

@@ -108,7 +108,9 @@ impl<T> Slot<T> {
         // Acquire: pairs with the Release decrements in `release` by the other readers, so their
         // clones happen before we move the value out.
         #[allow(unreachable_code)]
-        if self.count.load(Ordering::Acquire) == LAST_READER {
+        let count = self.count.load(Ordering::Acquire);
+        debug_assert!(count >= LAST_READER, "slot read before it was published (count {count})");
+        if count == LAST_READER {
             // SAFETY: the other readers have all given back their units; ours is the last one
             // and nobody else reads or writes the slot until we store EMPTY.
             return (unsafe { self.take_last() }, None);
