@@ -12,15 +12,20 @@
 //!   off the clock first. Consumers read in turn (consumer 0 its 64, then consumer 1 ..), so with
 //!   4 consumers three of the four reads clone and release, the last one moves the value out.
 //!
-//! Contenders: ours through the core `HeapBuffer` and through the std `MulticastBuffer`, and
-//! disruptor-rs 4's `EventPoller` driven from the same thread (no handler threads): `take(1)` per
-//! value, and, for consume, `poll()` taking the whole run of 64 at once (its batch path).
+//! Contenders: ours through the core `HeapBuffer`'s `&self` API (`ours-core`), through the std
+//! `MulticastBuffer` (`ours-std`, the same calls behind the seed's names), through the typed
+//! handles over an `Arc<HeapBuffer>` (`ours-handles`: `Publisher::try_publish` /
+//! `Subscriber::try_recv`; `ours-read`: the same publish, `Subscriber::try_read` and the guard
+//! dropped at once), and disruptor-rs 4's `EventPoller` driven from the same thread (no handler
+//! threads): `take(1)` per value, and, for consume, `poll()` taking the whole run of 64 at once
+//! (its batch path). Ours in batches (`publish_iter` / `recv_batch`) is in `benches/batch.rs`.
 //!
 //! ```text
 //! cargo bench -p multicast-buffer-benches --bench single_thread
 //! ```
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
@@ -31,7 +36,7 @@ use disruptor::{
     build_single_producer, BusySpin, EventPoller, Producer, SingleProducer, SingleProducerBarrier,
 };
 use multicast_buffer::MulticastBuffer;
-use multicast_buffer_core::HeapBuffer;
+use multicast_buffer_core::{HeapBuffer, Publisher, Subscriber};
 
 const CAPACITY: usize = 1024;
 const RUN: u64 = 64;
@@ -75,6 +80,41 @@ impl SingleThread for Std {
     #[inline]
     fn consume(&mut self, consumer: usize) -> Option<u64> {
         self.0.consume(consumer)
+    }
+}
+
+/// The typed handles over an `Arc<HeapBuffer>`; `read` consumes through `try_read` (the guard is
+/// dropped at once, after copying the value out) instead of `try_recv`.
+struct Handles {
+    publisher: Publisher<Arc<HeapBuffer<u64>>>,
+    subscribers: Vec<Subscriber<Arc<HeapBuffer<u64>>>>,
+    read: bool,
+}
+
+impl Handles {
+    fn new(consumers: usize, read: bool) -> Self {
+        let buffer = Arc::new(HeapBuffer::new(CAPACITY, consumers));
+        let publisher = Publisher::new(Arc::clone(&buffer)).expect("fresh buffer");
+        let subscribers = (0..consumers)
+            .map(|index| Subscriber::new(Arc::clone(&buffer), index).expect("fresh buffer"))
+            .collect();
+        Self { publisher, subscribers, read }
+    }
+}
+
+impl SingleThread for Handles {
+    #[inline]
+    fn publish(&mut self, value: u64) -> bool {
+        self.publisher.try_publish(value).is_ok()
+    }
+    #[inline]
+    fn consume(&mut self, consumer: usize) -> Option<u64> {
+        let subscriber = &mut self.subscribers[consumer];
+        if self.read {
+            subscriber.try_read().ok().map(|guard| *guard)
+        } else {
+            subscriber.try_recv().ok()
+        }
     }
 }
 
@@ -126,6 +166,12 @@ fn each_case(visit: &mut impl Visit) {
     }
     for consumers in CONSUMER_COUNTS {
         visit.visit("ours-std", consumers, Std(MulticastBuffer::new(CAPACITY, consumers)));
+    }
+    for consumers in CONSUMER_COUNTS {
+        visit.visit("ours-handles", consumers, Handles::new(consumers, false));
+    }
+    for consumers in CONSUMER_COUNTS {
+        visit.visit("ours-read", consumers, Handles::new(consumers, true));
     }
     // One consumer: disruptor's single-consumer barrier, as its builder picks.
     let (poller, builder) = build_single_producer(CAPACITY, || 0u64, BusySpin).new_event_poller();

@@ -353,6 +353,11 @@ fn machine() -> String {
     format!("{cpu}, {threads} hardware threads available, {}", std::env::consts::ARCH)
 }
 
+/// The name of the column that compares with the faster of the disruptor variants.
+const BEST_DISRUPTOR: &str = "best disruptor";
+
+/// One line per configuration and ours-variant: the ratio of that variant's throughput to each
+/// peer's (and to the baseline's, and to the faster disruptor variant's), medians.
 fn summary(results: &[ConfigResult]) -> Vec<Vec<String>> {
     // Peers (and the baseline) in registry order, across all configurations.
     let mut peers: Vec<&'static str> = Vec::new();
@@ -361,23 +366,33 @@ fn summary(results: &[ConfigResult]) -> Vec<Vec<String>> {
             peers.push(row.name);
         }
     }
-    let reference = results.iter().flat_map(|r| r.ours()).map(|(name, _)| name).next();
-    let mut header = vec![format!("configuration ({} ÷ peer)", reference.unwrap_or("ours"))];
+    let mut header = vec!["configuration".to_string(), "ours ÷ peer".to_string()];
     header.extend(peers.iter().map(|p| p.to_string()));
+    header.push(BEST_DISRUPTOR.to_string());
     let mut lines = vec![header];
     for result in results {
-        let ours = result.ours().first().and_then(|(_, median)| *median);
-        let mut line = vec![result.title()];
-        for peer in &peers {
-            let peer_median =
-                result.rows.iter().find(|row| row.name == *peer).and_then(Row::median);
-            line.push(match (ours, peer_median) {
+        let best_disruptor = result
+            .rows
+            .iter()
+            .filter(|row| row.name.starts_with("disruptor"))
+            .filter_map(Row::median)
+            .min_by(f64::total_cmp);
+        for (ours_name, ours) in result.ours() {
+            let mut line = vec![result.title(), ours_name.to_string()];
+            let ratio = |peer: Option<f64>, present: bool| match (ours, peer) {
                 (Some(ours), Some(peer)) => format!("{:.2}×", peer / ours),
-                (_, None) if result.rows.iter().any(|r| r.name == *peer) => "failed".into(),
+                (None, _) => "ours failed".into(),
+                (_, None) if present => "failed".into(),
                 _ => "–".into(),
-            });
+            };
+            for peer in &peers {
+                let row = result.rows.iter().find(|row| row.name == *peer);
+                line.push(ratio(row.and_then(Row::median), row.is_some()));
+            }
+            let any_disruptor = result.rows.iter().any(|row| row.name.starts_with("disruptor"));
+            line.push(ratio(best_disruptor, any_disruptor));
+            lines.push(line);
         }
-        lines.push(line);
     }
     lines
 }
@@ -419,7 +434,9 @@ fn main() {
     }
     let total = started.elapsed();
     let summary = summary(&results);
-    println!("\nsummary: ours ÷ peer (throughput ratio, medians; > 1: ours is faster)");
+    println!(
+        "\nsummary: each ours-variant ÷ each peer (throughput ratio, medians; > 1: ours is faster)"
+    );
     print_plain(&summary);
     println!("\ntotal time {:.1} s", total.as_secs_f64());
 
@@ -451,7 +468,12 @@ fn main() {
     for contender in registry::<u64>() {
         let _ = writeln!(md, "- `{}`: {}", contender.name(), contender.description());
     }
-    let _ = writeln!(md, "\n## Summary: ours ÷ peer\n");
+    let _ = writeln!(
+        md,
+        "\n## Summary: each ours-variant ÷ each peer\n\nThroughput ratios of medians (> 1: ours is \
+         faster); `{BEST_DISRUPTOR}` is the faster of the two disruptor variants in that \
+         configuration.\n"
+    );
     md.push_str(&markdown_table(&summary));
     for result in &results {
         let _ = writeln!(md, "\n## {}\n", result.title());

@@ -25,7 +25,7 @@ pub use self::bus::Bus;
 pub use self::crossbeam::CrossbeamFanOut;
 pub use self::disruptor::{DisruptorPoller, DisruptorProcessor};
 pub use self::multiqueue::MultiQueue2;
-pub use self::ours::Ours;
+pub use self::ours::{OursBatch, OursHandles, OursIndex, PUBLISH_CHUNK};
 pub use self::tokio::TokioBroadcast;
 
 /// What a contender is, for the tables.
@@ -61,7 +61,9 @@ pub trait Contender<P: Payload>: Send + Sync {
 pub fn registry<P: Payload>() -> Vec<Box<dyn Contender<P>>> {
     vec![
         Box::new(Baseline),
-        Box::new(Ours),
+        Box::new(OursIndex),
+        Box::new(OursHandles),
+        Box::new(OursBatch),
         Box::new(DisruptorProcessor),
         Box::new(DisruptorPoller),
         Box::new(Bus),
