@@ -38,10 +38,11 @@ impl<T, S: Storage<T>> BufferRef for &Buffer<T, S> {
     }
 }
 
-#[cfg(feature = "alloc")]
+// `alloc::sync::Arc` exists only on targets with pointer-sized atomic read-modify-write.
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 impl<T, S: Storage<T>> sealed::Sealed for alloc::sync::Arc<Buffer<T, S>> {}
 
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", target_has_atomic = "ptr"))]
 impl<T, S: Storage<T>> BufferRef for alloc::sync::Arc<Buffer<T, S>> {
     type Item = T;
     type Storage = S;
