@@ -36,7 +36,9 @@ OPTIONS:
     --consumers LIST     consumer counts, comma-separated (default 1,2,4)
     --capacity LIST      capacities, comma-separated powers of two (default 1024,4096)
     --payload LIST       u64 and/or arc (default u64,arc)
-    --only LIST          contenders whose name contains one of these words (ours is always run)
+    --only LIST          peers whose name contains one of these words (ours is always run)
+    --ours LIST          only the ours-variants whose name contains one of these words
+                         (default: all of them: ours-index, ours-handles, ours-batch)
     --timeout SECS       a trial that runs longer counts as stalled (default 30)
     --out PATH           the Markdown report (default target/compare.md)
     --list               list the contenders and exit
@@ -53,6 +55,7 @@ struct Options {
     capacities: Vec<usize>,
     payloads: Vec<String>,
     only: Vec<String>,
+    ours: Vec<String>,
     timeout: Duration,
     out: PathBuf,
     list: bool,
@@ -68,6 +71,7 @@ impl Default for Options {
             capacities: vec![1024, 4096],
             payloads: vec!["u64".into(), "arc".into()],
             only: Vec::new(),
+            ours: Vec::new(),
             timeout: Duration::from_secs(30),
             out: default_out(),
             list: false,
@@ -109,6 +113,7 @@ fn parse_args() -> Result<Options, String> {
             "--capacity" => options.capacities = parse_list("--capacity", &value()?)?,
             "--payload" => options.payloads = parse_list("--payload", &value()?)?,
             "--only" => options.only = parse_list("--only", &value()?)?,
+            "--ours" => options.ours = parse_list("--ours", &value()?)?,
             "--timeout" => {
                 let secs: u64 = value()?.parse().map_err(|_| "--timeout: not a number")?;
                 options.timeout = Duration::from_secs(secs);
@@ -323,9 +328,8 @@ fn run_payload<P: Payload>(options: &Options, results: &mut Vec<ConfigResult>) {
     let contenders: Vec<Box<dyn Contender<P>>> = registry::<P>()
         .into_iter()
         .filter(|c| {
-            c.kind() == Kind::Ours
-                || options.only.is_empty()
-                || options.only.iter().any(|word| c.name().contains(word.as_str()))
+            let words = if c.kind() == Kind::Ours { &options.ours } else { &options.only };
+            words.is_empty() || words.iter().any(|word| c.name().contains(word.as_str()))
         })
         .collect();
     for &capacity in &options.capacities {
