@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# Checks with teeth: each injected ordering bug (a hidden cargo feature of the core, never on by
-# default) must make loom and Miri fail. A checker that cannot fail proves nothing.
-#   _bug-relaxed-orderings     every atomic ordering Relaxed
-#   _bug-release-before-read   a consumer gives back its count before reading the value
-#   _bug-publish-before-write  the write position advances before the slot is written
+# Checks with teeth: each injected bug (`--cfg multicast_bug="..."`, never set by default and not
+# reachable through cargo features) must make loom and Miri fail. A checker that cannot fail
+# proves nothing.
+#   relaxed-orderings     every atomic ordering Relaxed
+#   release-before-read   a consumer gives back its count before reading the value
+#   publish-before-write  the write position advances before the slot is written
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bugs=(_bug-relaxed-orderings _bug-release-before-read _bug-publish-before-write)
+bugs=(relaxed-orderings release-before-read publish-before-write)
 missed=0
 for bug in "${bugs[@]}"; do
   for checker in loom miri; do
     log="target/teeth-$checker-$bug.log"
     mkdir -p target
     if [ "$checker" = loom ]; then
-      bash ci/loom.sh --features "$bug" >"$log" 2>&1
+      bash ci/loom.sh --bug "$bug" >"$log" 2>&1
     else
-      bash ci/miri.sh --teeth "$bug" >"$log" 2>&1
+      bash ci/miri.sh --bug "$bug" >"$log" 2>&1
     fi
     status=$?
     if [ $status -eq 0 ]; then

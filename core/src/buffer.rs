@@ -214,22 +214,12 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         if readers == 0 {
             return Ok(Some(value));
         }
-        #[cfg(feature = "_bug-publish-before-write")]
+        #[cfg(multicast_bug = "publish-before-write")]
         // Injected bug: advance the write position before the slot is written.
         self.write.store(word.wrapping_add(ONE) | LOCKED, Ordering::Release);
         // SAFETY: the caller owns the producer role, readers >= 1, and the slot becomes visible
         // to consumers only when the caller stores the next write word with Release.
         unsafe { self.slot(word / ONE).try_write(value, readers) }.map(|()| None)
-    }
-
-    /// Whether the slot at `word`'s position is free for the producer.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns the producer role.
-    #[inline(always)]
-    pub(crate) unsafe fn slot_free(&self, word: usize) -> bool {
-        self.slot(word / ONE).is_free()
     }
 
     /// The consumer's check, shared by [`try_consume`](Self::try_consume) and
@@ -489,7 +479,11 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         let mut slowest: Option<(usize, usize)> = None;
         for (index, cursor) in self.storage.cursors().iter().enumerate() {
             let read = cursor.read.load(Ordering::Relaxed) & !LOCKED;
-            let behind = write.wrapping_sub(read) / ONE;
+            // A consumer may have moved past the `write` loaded above: count it as caught up.
+            // (Real distances are at most `2 * capacity <= 2^(usize::BITS - 1)` words, so the
+            // sign of the wrapping difference tells ahead from behind.)
+            let diff = write.wrapping_sub(read);
+            let behind = if (diff as isize) < 0 { 0 } else { diff / ONE };
             if !matches!(slowest, Some((_, most)) if most >= behind) {
                 slowest = Some((index, behind));
             }
@@ -519,13 +513,32 @@ fn bad_index(index: usize, count: usize) -> ! {
 impl<T, S: Storage<T>> Drop for Buffer<T, S> {
     fn drop(&mut self) {
         // Every value still in a slot was published and not yet taken by its last reader: drop
-        // each exactly once. `slots` gives `&[Slot]`; `&mut self` makes this exclusive.
-        let slots = self.storage.slots();
-        for slot in slots {
-            // SAFETY: `&mut self`: no other reference to the buffer exists, so the slot is not
-            // accessed by anyone else while we drop its value.
-            unsafe { slot.drop_unshared() };
+        // each exactly once.
+        // SAFETY: the buffer is being dropped (`&mut self`): no other reference to it exists.
+        unsafe { drop_values(self.storage.slots()) };
+    }
+}
+
+/// Drops the value of each slot that holds one; if a destructor panics, the rest are still
+/// dropped (a second panic aborts, as for slices).
+///
+/// # Safety
+///
+/// Nobody else accesses the slots during or after the call.
+unsafe fn drop_values<T>(slots: &[Slot<T>]) {
+    struct Rest<'a, T>(&'a [Slot<T>]);
+    impl<T> Drop for Rest<'_, T> {
+        fn drop(&mut self) {
+            // SAFETY: the contract of the `drop_values` call that made this guard.
+            unsafe { drop_values(self.0) };
         }
+    }
+    for (i, slot) in slots.iter().enumerate() {
+        // Runs only if the destructor below panics.
+        let rest = Rest(&slots[i + 1..]);
+        // SAFETY: the caller's contract: the slot is ours alone.
+        unsafe { slot.drop_unshared() };
+        core::mem::forget(rest);
     }
 }
 

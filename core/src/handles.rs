@@ -105,6 +105,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
 ///
 /// A `Publisher` borrows its buffer through a [`BufferRef`]: `&Buffer` or `Arc<Buffer>`.
 ///
+/// Leaking it (`mem::forget`) keeps the producer role taken for good: nothing else can publish.
+/// That is safe; the values in the buffer are still dropped with it.
+///
 /// ```compile_fail,E0599
 /// use multicast_buffer_core::InlineBuffer;
 /// static BUF: InlineBuffer<u32, 8, 1> = InlineBuffer::new();
@@ -173,8 +176,8 @@ impl<B: BufferRef> Publisher<B> {
         }
     }
 
-    /// Publishes values from `values` while there is room, with one update of the write position
-    /// for the whole batch; returns how many were published.
+    /// Publishes values from `values` while there is room, at most `capacity` of them, with one
+    /// update of the write position for the whole batch; returns how many were published.
     ///
     /// A value is taken from the iterator only once its slot is known to be free, so nothing is
     /// lost: what did not fit is still in the iterator.
@@ -192,24 +195,27 @@ impl<B: BufferRef> Publisher<B> {
     /// ```
     pub fn publish_iter<I: Iterator<Item = B::Item>>(&mut self, values: I) -> usize {
         let buffer = self.buffer.buffer();
-        let start = self.word;
+        let readers = buffer.consumer_count();
         let mut values = values;
-        loop {
-            // SAFETY: we own the producer role; `self.word` is the next position to write.
-            if buffer.consumer_count() != 0 && !unsafe { buffer.slot_free(self.word) } {
+        let mut published = 0;
+        // At most one lap per call: bounded, also with zero consumers (where there is always room).
+        while published < buffer.capacity() {
+            let slot = buffer.slot(self.word / ONE);
+            if readers != 0 && !slot.is_free() {
                 break;
             }
             let Some(value) = values.next() else { break };
-            // SAFETY: as above; the slot is free and only we write slots.
-            match unsafe { buffer.write_at(self.word, value) } {
-                Ok(unread) => {
-                    self.word = self.word.wrapping_add(ONE);
-                    drop(unread);
-                }
-                Err(_) => unreachable!("a free slot was refused"),
+            self.word = self.word.wrapping_add(ONE);
+            published += 1;
+            if readers == 0 {
+                // Nobody can ever read it.
+                drop(value);
+            } else {
+                // SAFETY: we own the producer role and saw the slot free; it becomes visible only
+                // with the Release store below.
+                unsafe { slot.write_free(value, readers) };
             }
         }
-        let published = self.word.wrapping_sub(start) / ONE;
         if published != 0 {
             // Release: publishes the whole batch. Pairs with the Acquire load in `has_next`.
             buffer.write.store(self.word | LOCKED, Ordering::Release);
@@ -242,6 +248,9 @@ impl<B: BufferRef> fmt::Debug for Publisher<B> {
 /// Its methods take `&mut self`, so consuming needs no run-time role check; it keeps its read
 /// position and the last write position it saw to itself. Dropping it gives the index back at
 /// its current position (to the index API, or to a new `Subscriber`).
+///
+/// Leaking it (`mem::forget`) keeps the index taken for good, and the slots it has not read stay
+/// held: the producer then sees backpressure once it is `capacity` ahead. That is safe.
 pub struct Subscriber<B: BufferRef> {
     buffer: B,
     index: usize,
@@ -354,8 +363,9 @@ impl<B: BufferRef> Subscriber<B> {
         Ok(ReadGuard { subscriber: self })
     }
 
-    /// Takes every value available now, up to `max`, handing each to `f`; one update of the read
-    /// position for the batch. Returns how many were taken.
+    /// Takes the values available now (at most `max`, and at most `capacity`), handing each to
+    /// `f`; one look at the producer's position and one update of the read position for the
+    /// batch. Returns how many were taken.
     ///
     /// # Examples
     ///
@@ -374,10 +384,14 @@ impl<B: BufferRef> Subscriber<B> {
         B::Item: Clone,
     {
         let buffer = self.buffer.buffer();
-        let start = self.word;
+        // One look at the producer's position per batch: the batch is what is available now
+        // (at most `capacity` values), so the call is bounded however fast the producer is.
+        if !buffer.has_next(self.word, &mut self.seen) {
+            return 0;
+        }
         let mut taken = 0;
-        while taken < max && buffer.has_next(self.word, &mut self.seen) {
-            // SAFETY: as in `try_recv`.
+        while taken < max && self.word != self.seen {
+            // SAFETY: as in `try_recv`: below the write position `has_next` saw.
             let (value, spare) = unsafe { buffer.slot(self.word / ONE).read() };
             // Advance before anything that may panic (`f`, a destructor).
             self.word = self.word.wrapping_add(ONE);
@@ -385,9 +399,7 @@ impl<B: BufferRef> Subscriber<B> {
             drop(spare);
             f(value);
         }
-        if self.word != start {
-            self.store_position();
-        }
+        self.store_position();
         taken
     }
 
@@ -437,9 +449,11 @@ impl<B: BufferRef> Subscriber<B> {
 
     #[inline(always)]
     fn store_position(&self) {
+        // SAFETY: `new` checked the index against the consumer count, which never changes.
+        let cursor = unsafe { self.buffer.buffer().storage.cursors().get_unchecked(self.index) };
         // Relaxed: the shared cursor is only observed (`read_position`, `state`) while we hold
         // the index; the Release store in `drop` orders our accesses for the next owner.
-        self.buffer.buffer().cursor(self.index).read.store(self.word | LOCKED, Ordering::Relaxed);
+        cursor.read.store(self.word | LOCKED, Ordering::Relaxed);
     }
 }
 
@@ -463,7 +477,8 @@ impl<B: BufferRef> fmt::Debug for Subscriber<B> {
 }
 
 /// A value read in place by [`Subscriber::try_read`]; derefs to `&T`. Dropping it releases the
-/// slot (the last consumer to release a value drops it) and advances the subscriber.
+/// slot (the last consumer to release a value drops it) and advances the subscriber. If it is
+/// leaked (`mem::forget`), the subscriber has not advanced: the next read sees the same value.
 ///
 /// It borrows the subscriber, which borrows or owns the buffer, so it cannot outlive either:
 ///

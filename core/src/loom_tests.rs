@@ -217,3 +217,22 @@ fn loom_drop_with_partly_consumed_slots() {
         assert_eq!(alive.load(SeqCst), 0, "dropped each held value exactly once");
     });
 }
+
+#[test]
+fn loom_state_snapshot_while_consumers_move() {
+    loom::model(|| {
+        let alive = std::sync::Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(2, 1));
+        // The observer runs on its own thread (loom explores a loading main thread less).
+        let observer = {
+            let buf = buf.clone();
+            thread::spawn(move || {
+                let state = buf.state();
+                assert!(state.held <= state.capacity + 1, "{state:?}");
+            })
+        };
+        buf.try_publish(Tracked::new(0, &alive)).unwrap();
+        assert_eq!(buf.consume(0).map(|v| v.value), Some(0));
+        observer.join().unwrap();
+    });
+}

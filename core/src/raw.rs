@@ -27,8 +27,9 @@ const LAST_READER: usize = 2;
 /// whoever takes the value out of the slot. Each consumer gives back its unit once it has read
 /// the value; the consumer whose unit brings the count to 1 (`LAST_READER - 1`) is the last
 /// reader and owns the value alone: it moves the value out (to return or drop it) and only then
-/// stores `EMPTY`, which hands the slot back to the producer. So the producer never runs a
-/// destructor and never writes a slot that someone still reads.
+/// stores `EMPTY`, which hands the slot back to the producer. So the producer never writes a slot
+/// that someone still reads, and runs no destructor (except, with zero consumers, for the value
+/// nobody can read).
 pub struct Slot<T> {
     count: AtomicUsize,
     value: UnsafeCell<MaybeUninit<T>>,
@@ -62,13 +63,25 @@ impl<T> Slot<T> {
         if !self.is_free() {
             return Err(value);
         }
+        // SAFETY: the slot is free (just checked) and the caller's contract is ours.
+        unsafe { self.write_free(value, readers) };
+        Ok(())
+    }
+
+    /// Producer side: stores `value` for `readers` consumers in a slot known to be free.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Slot::try_write`], and [`Slot::is_free`] returned `true` since the last write of
+    /// this slot (only the producer makes a free slot busy).
+    #[inline(always)]
+    pub(crate) unsafe fn write_free(&self, value: T, readers: usize) {
         // SAFETY: the count is EMPTY, so no consumer holds the slot (consumers only touch a slot
         // between its publication and their own release), and we are the only producer.
         self.value.with_mut(|p| unsafe { (*p).write(value) });
         // Relaxed: consumers only look at this slot after an Acquire load of the write cursor,
         // whose Release store by the caller comes after this store.
         self.count.store(readers + 1, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Producer side: whether the slot is free, with the same ordering as [`Slot::try_write`].
@@ -94,11 +107,11 @@ impl<T> Slot<T> {
     where
         T: Clone,
     {
-        #[cfg(feature = "_bug-release-before-read")]
+        #[cfg(multicast_bug = "release-before-read")]
         {
             // Injected bug: give back our unit before reading the value.
             // SAFETY: none; this is the bug the checkers must find.
-            if let Some(value) = unsafe { self.release() } {
+            if let Some(value) = unsafe { self.release_shared() } {
                 return (value, None);
             }
             // SAFETY: none; after our release the producer may already be overwriting the slot.
@@ -120,7 +133,7 @@ impl<T> Slot<T> {
         // bound of `Buffer: Sync`) allows.
         let copy = self.value.with(|p| unsafe { (*p).assume_init_ref() }.clone());
         // SAFETY: as above, we still hold our unit.
-        (copy, unsafe { self.release() })
+        (copy, unsafe { self.release_shared() })
     }
 
     /// Consumer side: the value, in place.
@@ -143,6 +156,23 @@ impl<T> Slot<T> {
     /// As for [`Slot::read`].
     #[inline(always)]
     pub(crate) unsafe fn release(&self) -> Option<T> {
+        // Acquire: as in `read`.
+        if self.count.load(Ordering::Acquire) == LAST_READER {
+            // SAFETY: as in `read`: ours is the last unit.
+            return Some(unsafe { self.take_last() });
+        }
+        // SAFETY: the caller's contract.
+        unsafe { self.release_shared() }
+    }
+
+    /// Gives back this consumer's unit by a read-modify-write, for when other readers may still
+    /// hold theirs; takes the value out if ours turned out to be the last.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Slot::read`].
+    #[inline(always)]
+    unsafe fn release_shared(&self) -> Option<T> {
         // AcqRel. Release: our reads of the value happen before the last reader moves it out.
         // Acquire: if we are the last reader, the other readers' reads happen before ours.
         // Pairs with the same operation by the other consumers (release sequence on `count`).
@@ -226,8 +256,10 @@ pub(crate) fn lock(cursor: &AtomicUsize) -> Option<usize> {
     if word & LOCKED != 0 {
         return None;
     }
-    // Acquire: pairs with the Release store in `Unlock::drop` (or the publish that ended) by the
-    // previous owner, so its accesses to the slots and the cursor happen before ours.
+    // Acquire: pairs with the Release store that ended the previous owner's turn (`Unlock::drop`,
+    // either store at the end of `Buffer::try_publish`, `Publisher::drop`, `Subscriber::drop`),
+    // so its accesses to the slots and the cursor happen before ours. (A word written by a
+    // previous lock's compare-and-swap continues that Release store's release sequence.)
     cursor.compare_exchange(word, word | LOCKED, Ordering::Acquire, Ordering::Relaxed).ok()
 }
 
@@ -242,7 +274,7 @@ impl Drop for Unlock<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         // Release: pairs with the Acquire compare-and-swap in `lock` by the next owner of this
-        // cursor, and with the Acquire loads of the write cursor by consumers.
+        // consumer index.
         self.cursor.store(self.word, Ordering::Release);
     }
 }

@@ -6,16 +6,16 @@
 
 #[cfg(not(multicast_loom))]
 pub(crate) use portable_atomic::AtomicUsize;
-#[cfg(all(not(multicast_loom), not(feature = "_bug-relaxed-orderings")))]
+#[cfg(all(not(multicast_loom), not(multicast_bug = "relaxed-orderings")))]
 pub(crate) use portable_atomic::Ordering;
 
 #[cfg(multicast_loom)]
 pub(crate) use loom::sync::atomic::AtomicUsize;
-#[cfg(all(multicast_loom, not(feature = "_bug-relaxed-orderings")))]
+#[cfg(all(multicast_loom, not(multicast_bug = "relaxed-orderings")))]
 pub(crate) use loom::sync::atomic::Ordering;
 
 /// Injected bug for the checkers' teeth (never on by default): every ordering is `Relaxed`.
-#[cfg(feature = "_bug-relaxed-orderings")]
+#[cfg(multicast_bug = "relaxed-orderings")]
 #[allow(non_snake_case, non_upper_case_globals, dead_code)]
 pub(crate) mod Ordering {
     #[cfg(multicast_loom)]

@@ -391,9 +391,32 @@ fn zero_consumer_publisher_drops_at_once() {
     let counters = Counters::new();
     let buf = HeapBuffer::new(2, 0);
     let mut publisher = buf.publisher().unwrap();
-    assert_eq!(publisher.publish_iter((0..5).map(|i| counters.make(i))), 5);
+    let mut values = (0..5).map(|i| counters.make(i));
+    // At most one lap per call, even though there is always room.
+    assert_eq!(publisher.publish_iter(&mut values), 2);
+    assert_eq!(publisher.publish_iter(&mut values), 2);
+    assert_eq!(publisher.publish_iter(&mut values), 1);
     assert_eq!(counters.drops.get(), 5);
     assert_eq!(buf.write_position(), 5);
+}
+
+#[test]
+fn a_panicking_destructor_while_the_buffer_drops_does_not_leak_the_rest() {
+    #[derive(Clone)]
+    #[allow(dead_code)] // the `Counted` field counts its drop
+    struct Bomb(Counted, bool);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            assert!(!self.1, "boom");
+        }
+    }
+    let counters = Counters::new();
+    let buf = HeapBuffer::new(4, 1);
+    buf.try_publish(Bomb(counters.make(0), false)).unwrap();
+    buf.try_publish(Bomb(counters.make(1), true)).unwrap();
+    buf.try_publish(Bomb(counters.make(2), false)).unwrap();
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(buf))).is_err());
+    assert_eq!(counters.alive(3), 0, "the values after the panicking one were dropped too");
 }
 
 #[test]
