@@ -125,6 +125,8 @@ fn check(capacity: usize, consumers: usize, ops: &[Op]) {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: if cfg!(miri) { 4 } else { 256 },
+        // No regression files: they would need the file system (and Miri isolates it).
+        failure_persistence: None,
         ..ProptestConfig::default()
     })]
 
