@@ -8,7 +8,7 @@ rustup target add thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imc-unknown-no
 
 build() { # target, extra RUSTFLAGS
   local target=$1 flags=${2:-}
-  for features in "" "alloc" "alloc,defmt,heapless"; do
+  for features in "" "no-cache-padding" "alloc,defmt,heapless"; do
     echo "== $target features=[$features] ${flags:+RUSTFLAGS=$flags}"
     RUSTFLAGS="$flags" CARGO_TARGET_DIR="target/no-std${flags:+-single-core}" \
       cargo build -q -p multicast-buffer-core --release --target "$target" \

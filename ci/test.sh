@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace
 cargo test -p multicast-buffer-core --no-default-features
-cargo test -p multicast-buffer-core --features alloc,heapless
+cargo test -p multicast-buffer-core --features alloc,heapless,no-cache-padding

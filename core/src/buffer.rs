@@ -3,9 +3,7 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crossbeam_utils::CachePadded;
-
-use crate::raw::{lock, Cursor, Slot, Unlock, LOCKED, ONE};
+use crate::raw::{lock, Cursor, Padded, Slot, Unlock, LOCKED, ONE};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::{Storage, TryConsumeError, TryPublishError};
 
@@ -55,7 +53,7 @@ pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 2);
 pub struct Buffer<T, S: Storage<T>> {
     /// Write position times `ONE`, plus `LOCKED` while a call or a `Publisher` holds the
     /// producer role.
-    pub(crate) write: CachePadded<AtomicUsize>,
+    pub(crate) write: Padded<AtomicUsize>,
     pub(crate) storage: S,
     _values: PhantomData<T>,
 }
@@ -166,7 +164,7 @@ impl<T> Buffer<T, crate::Heap<T>> {
 impl<T, S: Storage<T>> Buffer<T, S> {
     const_unless_loom! {
         fn from_storage(storage: S) -> Self {
-            Self { write: CachePadded::new(AtomicUsize::new(0)), storage, _values: PhantomData }
+            Self { write: Padded::new(AtomicUsize::new(0)), storage, _values: PhantomData }
         }
     }
 
@@ -178,9 +176,10 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     #[inline(always)]
     pub(crate) fn slot(&self, position: usize) -> &Slot<T> {
         let slots = self.slots();
-        // The length is a power of two (checked at construction), so the mask keeps the index in
-        // bounds and the compiler can drop the bounds check.
-        &slots[position & (slots.len() - 1)]
+        // SAFETY: the length is a non-zero power of two (checked by `try_new` and by the `const`
+        // asserts of `InlineBuffer::new`), so the masked index is in bounds. (Indexing with a
+        // check would keep a panic path, and with it an unwind landing pad, in every call.)
+        unsafe { slots.get_unchecked(position & (slots.len() - 1)) }
     }
 
     /// The cursor of consumer `index`.

@@ -162,13 +162,16 @@ impl<B: BufferRef> Publisher<B> {
     #[inline]
     pub fn try_publish(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
         let buffer = self.buffer.buffer();
-        // SAFETY: we own the producer role (taken in `new`) and `self.word` is the write word.
-        match unsafe { buffer.write_at(self.word, value) } {
+        // A local copy: the compiler need not reload it after the atomic accesses.
+        let word = self.word;
+        // SAFETY: we own the producer role (taken in `new`) and `word` is the write word.
+        match unsafe { buffer.write_at(word, value) } {
             Ok(unread) => {
-                self.word = self.word.wrapping_add(ONE);
+                let next = word.wrapping_add(ONE);
+                self.word = next;
                 // Release: publishes the slot. Pairs with the Acquire load in `has_next`.
                 // LOCKED stays set: we keep the role.
-                buffer.write.store(self.word | LOCKED, Ordering::Release);
+                buffer.write.store(next | LOCKED, Ordering::Release);
                 drop(unread);
                 Ok(())
             }
@@ -321,13 +324,16 @@ impl<B: BufferRef> Subscriber<B> {
         B::Item: Clone,
     {
         let buffer = self.buffer.buffer();
-        if !buffer.has_next(self.word, &mut self.seen) {
+        // A local copy: the compiler need not reload it after the atomic accesses.
+        let word = self.word;
+        if !buffer.has_next(word, &mut self.seen) {
             return Err(TryConsumeError::Empty);
         }
         // SAFETY: `has_next` saw our position published; we own the index and hold the unit of
         // the slot at our position.
-        let (value, spare) = unsafe { buffer.slot(self.word / ONE).read() };
-        self.advance();
+        let (value, spare) = unsafe { buffer.slot(word / ONE).read() };
+        self.word = word.wrapping_add(ONE);
+        self.store_position();
         drop(spare);
         Ok(value)
     }
@@ -389,12 +395,14 @@ impl<B: BufferRef> Subscriber<B> {
         if !buffer.has_next(self.word, &mut self.seen) {
             return 0;
         }
+        let (end, mut word) = (self.seen, self.word);
         let mut taken = 0;
-        while taken < max && self.word != self.seen {
+        while taken < max && word != end {
             // SAFETY: as in `try_recv`: below the write position `has_next` saw.
-            let (value, spare) = unsafe { buffer.slot(self.word / ONE).read() };
+            let (value, spare) = unsafe { buffer.slot(word / ONE).read() };
             // Advance before anything that may panic (`f`, a destructor).
-            self.word = self.word.wrapping_add(ONE);
+            word = word.wrapping_add(ONE);
+            self.word = word;
             taken += 1;
             drop(spare);
             f(value);

@@ -52,6 +52,8 @@
 //! |---|---|
 //! | `alloc` | [`HeapBuffer`] and `Heap` storage |
 //! | `defmt` | `defmt::Format` for the errors and [`State`] |
+//! | `heapless` | `Subscriber::drain_into` a `heapless::Vec` |
+//! | `no-cache-padding` | cursors without cache padding (cores without a data cache) |
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs, missing_debug_implementations)]

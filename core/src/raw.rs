@@ -224,7 +224,35 @@ impl<T> core::fmt::Debug for Slot<T> {
     }
 }
 
-/// One consumer's cursor, on a cache line of its own.
+/// A cursor on a cache line of its own: `crossbeam_utils::CachePadded`, the maintained successor
+/// of the `cache-padded` crate. With the `no-cache-padding` feature, for cores without a data
+/// cache (Cortex-M0/M3/M4), it is the bare value: padding would only cost RAM there.
+#[cfg(not(feature = "no-cache-padding"))]
+pub use crossbeam_utils::CachePadded as Padded;
+
+/// A cursor without padding (feature `no-cache-padding`).
+#[cfg(feature = "no-cache-padding")]
+#[derive(Debug)]
+#[repr(transparent)]
+pub struct Padded<T>(T);
+
+#[cfg(feature = "no-cache-padding")]
+impl<T> Padded<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(value)
+    }
+}
+
+#[cfg(feature = "no-cache-padding")]
+impl<T> core::ops::Deref for Padded<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// One consumer's cursor, on a cache line of its own (see [`Padded`]).
 #[derive(Debug)]
 pub struct Cursor {
     /// `position * ONE`, plus `LOCKED` while a call owns this consumer index. Positions wrap at

@@ -2,7 +2,7 @@
 //! firmware without an allocator) or on the heap (behind the `alloc` feature). The protocol in
 //! [`Buffer`](crate::Buffer) is written once, generic over this sealed trait.
 
-use crossbeam_utils::CachePadded;
+use crate::raw::Padded;
 
 use crate::raw::{Cursor, Slot};
 
@@ -17,7 +17,7 @@ pub trait Storage<T>: sealed::Sealed {
     #[doc(hidden)]
     fn slots(&self) -> &[Slot<T>];
     #[doc(hidden)]
-    fn cursors(&self) -> &[CachePadded<Cursor>];
+    fn cursors(&self) -> &[Padded<Cursor>];
 }
 
 /// Slots and cursors stored inline: `CAP` slots, `N` consumers, no allocation.
@@ -27,7 +27,7 @@ pub trait Storage<T>: sealed::Sealed {
 #[cfg(not(multicast_loom))]
 pub struct Inline<T, const CAP: usize, const N: usize> {
     slots: [Slot<T>; CAP],
-    cursors: [CachePadded<Cursor>; N],
+    cursors: [Padded<Cursor>; N],
 }
 
 #[cfg(not(multicast_loom))]
@@ -35,7 +35,7 @@ impl<T, const CAP: usize, const N: usize> Inline<T, CAP, N> {
     pub(crate) const fn new() -> Self {
         Self {
             slots: [const { Slot::new() }; CAP],
-            cursors: [const { CachePadded::new(Cursor::new()) }; N],
+            cursors: [const { Padded::new(Cursor::new()) }; N],
         }
     }
 }
@@ -58,7 +58,7 @@ impl<T, const CAP: usize, const N: usize> Storage<T> for Inline<T, CAP, N> {
     }
 
     #[inline(always)]
-    fn cursors(&self) -> &[CachePadded<Cursor>] {
+    fn cursors(&self) -> &[Padded<Cursor>] {
         &self.cursors
     }
 }
@@ -68,7 +68,7 @@ impl<T, const CAP: usize, const N: usize> Storage<T> for Inline<T, CAP, N> {
 #[cfg(feature = "alloc")]
 pub struct Heap<T> {
     slots: alloc::boxed::Box<[Slot<T>]>,
-    cursors: alloc::boxed::Box<[CachePadded<Cursor>]>,
+    cursors: alloc::boxed::Box<[Padded<Cursor>]>,
 }
 
 #[cfg(feature = "alloc")]
@@ -76,7 +76,7 @@ impl<T> Heap<T> {
     pub(crate) fn new(capacity: usize, consumers: usize) -> Self {
         Self {
             slots: (0..capacity).map(|_| Slot::new()).collect(),
-            cursors: (0..consumers).map(|_| CachePadded::new(Cursor::new())).collect(),
+            cursors: (0..consumers).map(|_| Padded::new(Cursor::new())).collect(),
         }
     }
 }
@@ -102,7 +102,7 @@ impl<T> Storage<T> for Heap<T> {
     }
 
     #[inline(always)]
-    fn cursors(&self) -> &[CachePadded<Cursor>] {
+    fn cursors(&self) -> &[Padded<Cursor>] {
         &self.cursors
     }
 }
