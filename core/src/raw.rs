@@ -274,21 +274,36 @@ impl Cursor {
 /// Takes ownership of a cursor (the producer role, or one consumer index) for one call: returns
 /// its word (`LOCKED` clear), or `None` when another call owns it at this moment.
 ///
-/// A compare-and-swap that fails writes nothing, so a refused caller leaves no trace in the
-/// cursor's modification order. (A `fetch_or` would be correct too, but its no-op write when
-/// already locked is beyond what loom models precisely.)
+/// A `fetch_or` that sets `LOCKED`: one `lock bts` on x86. A caller refused because `LOCKED` was
+/// already set writes the value that was there, which changes nothing; being a read-modify-write,
+/// it also continues the release sequence of the owner's earlier Release store. Under loom the
+/// same lock is a compare-and-swap that writes nothing when refused: loom's partial model of the
+/// modification order does not capture that the owner's unlock store must come after such a
+/// no-op write, and reports a false positive for `fetch_or`. (Miri and ThreadSanitizer check the
+/// `fetch_or` form in the misuse tests.)
 #[inline(always)]
 pub(crate) fn lock(cursor: &AtomicUsize) -> Option<usize> {
-    // Relaxed: only the expected value for the compare-and-swap, which synchronises.
-    let word = cursor.load(Ordering::Relaxed);
-    if word & LOCKED != 0 {
-        return None;
+    #[cfg(not(multicast_loom))]
+    {
+        // Acquire: pairs with the Release store that ended the previous owner's turn
+        // (`Unlock::drop`, either store at the end of `Buffer::try_publish`, `Publisher::drop`,
+        // `Subscriber::drop`), so its accesses to the slots and the cursor happen before ours.
+        if cursor.fetch_or(LOCKED, Ordering::Acquire) & LOCKED != 0 {
+            return None;
+        }
+        // Relaxed: the word is ours now; nobody else changes it until we store it back.
+        Some(cursor.load(Ordering::Relaxed) & !LOCKED)
     }
-    // Acquire: pairs with the Release store that ended the previous owner's turn (`Unlock::drop`,
-    // either store at the end of `Buffer::try_publish`, `Publisher::drop`, `Subscriber::drop`),
-    // so its accesses to the slots and the cursor happen before ours. (A word written by a
-    // previous lock's compare-and-swap continues that Release store's release sequence.)
-    cursor.compare_exchange(word, word | LOCKED, Ordering::Acquire, Ordering::Relaxed).ok()
+    #[cfg(multicast_loom)]
+    {
+        // Relaxed: only the expected value for the compare-and-swap, which synchronises.
+        let word = cursor.load(Ordering::Relaxed);
+        if word & LOCKED != 0 {
+            return None;
+        }
+        // Acquire: as above.
+        cursor.compare_exchange(word, word | LOCKED, Ordering::Acquire, Ordering::Relaxed).ok()
+    }
 }
 
 /// Puts a word back into a cursor when dropped, also on unwind: ends a call's ownership of a
