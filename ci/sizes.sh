@@ -10,6 +10,8 @@
 #                Subscriber::try_recv
 #      embassy   embassy-sync's PubSubChannel<CriticalSectionRawMutex, u32, 64, 4, 1>:
 #                Publisher::try_publish, Subscriber::try_next_message_pure
+#      ours (no padding)  ours built with the core's `no-cache-padding` feature (cursors not
+#                padded to a cache line: for cores without a data cache, like this M4)
 #    .text is code, .rodata constants, .vector_table cortex-m-rt's vector table (the same in
 #    all three); RAM is .data + .bss (+ .uninit, none here).
 # 2. Bytes per slot and per consumer, from size_of of the buffer types (64 vs 128 slots, 1 vs 2
@@ -54,7 +56,6 @@ objcopy_tool="$(find_tool llvm-objcopy arm-none-eabi-objcopy)" || {
 target=thumbv7em-none-eabihf
 # sizes/ is its own workspace with its own target directory, unless CARGO_TARGET_DIR says
 # otherwise.
-(cd sizes && cargo build --release --quiet)
 elf_dir="${CARGO_TARGET_DIR:-sizes/target}/$target/release"
 cargo build --release --quiet -p multicast-buffer-benches --bin layout
 host_layout="${CARGO_TARGET_DIR:-target}/release/layout"
@@ -62,20 +63,30 @@ host_layout="${CARGO_TARGET_DIR:-target}/release/layout"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+# Default features first, then `ours` and `layout` again without cache padding; each ELF is
+# copied out before the next build replaces it.
+(cd sizes && cargo build --release --quiet)
+for bin in baseline ours embassy layout; do
+    cp "$elf_dir/$bin" "$work/$bin.elf"
+done
+(cd sizes && cargo build --release --quiet --features no-cache-padding --bin ours --bin layout)
+cp "$elf_dir/ours" "$work/ours-nopad.elf"
+cp "$elf_dir/layout" "$work/layout-nopad.elf"
+
 # section ELF NAME: the size of section NAME in ELF (0 when absent), from `size -A`.
 section() {
     awk -v name="$2" '$1 == name { size = $2 } END { print size + 0 }' "$work/$1.sections"
 }
 
 printf 'code size and RAM: %s, release, opt-level "s", fat LTO (%s)\n\n' "$target" "$size_tool"
-printf '%-9s %7s %8s %14s %7s %7s %6s %13s %12s\n' \
+printf '%-17s %7s %8s %14s %7s %7s %6s %13s %12s\n' \
     binary .text .rodata .vector_table .data .bss RAM '.text - base' 'RAM - base'
-printf '%-9s %7s %8s %14s %7s %7s %6s %13s %12s\n' \
-    --------- ------- -------- -------------- ------- ------- ------ ------------- ------------
+printf '%-17s %7s %8s %14s %7s %7s %6s %13s %12s\n' \
+    ----------------- ------- -------- -------------- ------- ------- ------ ------------- ------------
 base_text=0
 base_ram=0
-for bin in baseline ours embassy; do
-    "$size_tool" -A "$elf_dir/$bin" >"$work/$bin.sections"
+for bin in baseline ours ours-nopad embassy; do
+    "$size_tool" -A "$work/$bin.elf" >"$work/$bin.sections"
     text="$(section "$bin" .text)"
     rodata="$(section "$bin" .rodata)"
     vectors="$(section "$bin" .vector_table)"
@@ -87,14 +98,20 @@ for bin in baseline ours embassy; do
         base_text=$text
         base_ram=$ram
     fi
-    printf '%-9s %7s %8s %14s %7s %7s %6s %13s %12s\n' "$bin" "$text" "$rodata" "$vectors" \
+    name="$bin"
+    [[ "$bin" == ours-nopad ]] && name="ours (no padding)"
+    printf '%-17s %7s %8s %14s %7s %7s %6s %13s %12s\n' "$name" "$text" "$rodata" "$vectors" \
         "$data" "$bss" "$ram" "$((text - base_text))" "$((ram - base_ram))"
 done
 
 # The layouts: "<crate> <payload> <slots> <consumers> <bytes>" and "<handle> <payload> <bytes>".
 "$host_layout" >"$work/host.layout"
-"$objcopy_tool" -O binary --only-section=.layout "$elf_dir/layout" "$work/thumb.bin"
+"$objcopy_tool" -O binary --only-section=.layout "$work/layout.elf" "$work/thumb.bin"
 tr -d '\0' <"$work/thumb.bin" >"$work/thumb.layout"
+"$objcopy_tool" -O binary --only-section=.layout "$work/layout-nopad.elf" "$work/nopad.bin"
+# Only ours changes without padding; the embassy lines are the same.
+tr -d '\0' <"$work/nopad.bin" | grep -Ev '^(embassy|publisher|subscriber)' | sed 's/^target \([^ ]*\) 0$/target \1,no-cache-padding 0/' \
+    >"$work/nopad.layout"
 
 layout_table() { # FILE
     awk '
@@ -124,5 +141,7 @@ printf '(ours: InlineBuffer<T, CAP, N>; HeapBuffer has the same slots and cursor
 layout_table "$work/host.layout"
 echo
 layout_table "$work/thumb.layout"
+echo
+layout_table "$work/nopad.layout"
 printf '\n(on thumbv7em, Arc<[u8; 64]> is measured as NonNull<[u8; 64]>: no allocator there, and\n'
 printf ' an Arc of a sized type is one non-null pointer)\n'
