@@ -236,3 +236,51 @@ fn loom_state_snapshot_while_consumers_move() {
         observer.join().unwrap();
     });
 }
+
+#[test]
+fn loom_typed_handles_with_in_place_reads() {
+    // `std::sync::Arc`: the handles take `alloc::sync::Arc` (a `BufferRef`); the main thread keeps
+    // a reference until every thread has joined, so the buffer is dropped there.
+    use std::sync::Arc;
+
+    use crate::{Publisher, Subscriber};
+
+    loom::model(|| {
+        let alive = Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(1, 2));
+        let producer = {
+            let (buf, alive) = (Arc::clone(&buf), Arc::clone(&alive));
+            thread::spawn(move || {
+                let mut publisher = Publisher::new(buf).unwrap();
+                (0..2)
+                    .take_while(|&v| publisher.try_publish(Tracked::new(v, &alive)).is_ok())
+                    .count()
+            })
+        };
+        let in_place = {
+            let buf = Arc::clone(&buf);
+            thread::spawn(move || {
+                let mut subscriber = Subscriber::new(buf, 0).unwrap();
+                (0..2)
+                    .filter_map(|_| subscriber.try_read().ok().map(|g| g.value))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let by_value = {
+            let buf = Arc::clone(&buf);
+            thread::spawn(move || {
+                let mut subscriber = Subscriber::new(buf, 1).unwrap();
+                (0..2)
+                    .filter_map(|_| subscriber.try_recv().ok().map(|v| v.value))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let sent = producer.join().unwrap();
+        for (index, reader) in [in_place, by_value].into_iter().enumerate() {
+            let mut got = reader.join().unwrap();
+            got.extend(core::iter::from_fn(|| buf.consume(index).map(|v| v.value)));
+            assert_eq!(got, (0..sent).collect::<Vec<_>>(), "consumer {index}");
+        }
+        assert_eq!(alive.load(SeqCst), 0, "every value released once read by both");
+    });
+}
