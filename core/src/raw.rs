@@ -118,7 +118,7 @@ impl<T> Slot<T> {
             let copy = self.value.with(|p| unsafe { (*p).assume_init_ref() }.clone());
             return (copy, None);
         }
-        // Acquire: pairs with the Release decrements in `release` by the other readers, so their
+        // Acquire: pairs with the Release decrements in `release_shared` by the other readers, so their
         // clones happen before we move the value out.
         #[allow(unreachable_code)]
         let count = self.count.load(Ordering::Acquire);
