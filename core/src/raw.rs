@@ -118,8 +118,8 @@ impl<T> Slot<T> {
             let copy = self.value.with(|p| unsafe { (*p).assume_init_ref() }.clone());
             return (copy, None);
         }
-        // Acquire: pairs with the Release decrements in `release_shared` by the other readers, so their
-        // clones happen before we move the value out.
+        // Acquire: pairs with the Release decrements in `release_shared` by the other readers, so
+        // their clones happen before we move the value out.
         #[allow(unreachable_code)]
         let count = self.count.load(Ordering::Acquire);
         debug_assert!(count >= LAST_READER, "slot read before it was published (count {count})");
