@@ -199,16 +199,21 @@ impl<B: BufferRef> Publisher<B> {
     pub fn publish_iter<I: Iterator<Item = B::Item>>(&mut self, values: I) -> usize {
         let buffer = self.buffer.buffer();
         let readers = buffer.consumer_count();
+        // Loaded once: the compiler may not reuse loads across the Acquire loads in `is_free`.
+        let slots = buffer.storage.slots();
+        let mask = slots.len() - 1;
         let mut values = values;
         let mut published = 0;
+        let mut progress = Progress { local: self.word, word: &mut self.word };
         // At most one lap per call: bounded, also with zero consumers (where there is always room).
-        while published < buffer.capacity() {
-            let slot = buffer.slot(self.word / ONE);
+        while published <= mask {
+            // SAFETY: the length is a non-zero power of two, so the masked index is in bounds.
+            let slot = unsafe { slots.get_unchecked((progress.local / ONE) & mask) };
             if readers != 0 && !slot.is_free() {
                 break;
             }
             let Some(value) = values.next() else { break };
-            self.word = self.word.wrapping_add(ONE);
+            progress.local = progress.local.wrapping_add(ONE);
             published += 1;
             if readers == 0 {
                 // Nobody can ever read it.
@@ -219,9 +224,11 @@ impl<B: BufferRef> Publisher<B> {
                 unsafe { slot.write_free(value, readers) };
             }
         }
+        let end = progress.local;
+        drop(progress);
         if published != 0 {
             // Release: publishes the whole batch. Pairs with the Acquire load in `has_next`.
-            buffer.write.store(self.word | LOCKED, Ordering::Release);
+            buffer.write.store(end | LOCKED, Ordering::Release);
         }
         published
     }
@@ -229,6 +236,21 @@ impl<B: BufferRef> Publisher<B> {
     /// The buffer this publisher writes to.
     pub fn buffer(&self) -> &Buffer<B::Item, B::Storage> {
         self.buffer.buffer()
+    }
+}
+
+/// A batch loop's position, kept in a local (the compiler need not reload it after each atomic
+/// access) and written back to the handle when dropped: also if an iterator, a callback or a
+/// destructor panics, so the handle's position always covers the slots already handled.
+struct Progress<'a> {
+    word: &'a mut usize,
+    local: usize,
+}
+
+impl Drop for Progress<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        *self.word = self.local;
     }
 }
 
@@ -395,20 +417,23 @@ impl<B: BufferRef> Subscriber<B> {
         if !buffer.has_next(self.word, &mut self.seen) {
             return 0;
         }
-        let (end, mut word) = (self.seen, self.word);
-        let mut taken = 0;
-        while taken < max && word != end {
+        let slots = buffer.storage.slots();
+        let mask = slots.len() - 1;
+        let run = (self.seen.wrapping_sub(self.word) / ONE).min(max);
+        let mut progress = Progress { local: self.word, word: &mut self.word };
+        for _ in 0..run {
+            // SAFETY: the length is a non-zero power of two, so the masked index is in bounds.
+            let slot = unsafe { slots.get_unchecked((progress.local / ONE) & mask) };
             // SAFETY: as in `try_recv`: below the write position `has_next` saw.
-            let (value, spare) = unsafe { buffer.slot(word / ONE).read() };
+            let (value, spare) = unsafe { slot.read() };
             // Advance before anything that may panic (`f`, a destructor).
-            word = word.wrapping_add(ONE);
-            self.word = word;
-            taken += 1;
+            progress.local = progress.local.wrapping_add(ONE);
             drop(spare);
             f(value);
         }
+        drop(progress);
         self.store_position();
-        taken
+        run
     }
 
     /// Moves every value available now into `out` while it has room; returns how many. For
