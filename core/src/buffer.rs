@@ -228,8 +228,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     #[inline(always)]
     pub(crate) fn has_next(&self, word: usize, seen: &mut usize) -> bool {
         if *seen == word {
-            // Acquire: pairs with the Release store of the write word in `try_publish` and
-            // `Publisher::try_publish`, so the slots below it are written before we read them.
+            // Acquire: pairs with the Release stores of the write word (`try_publish`,
+            // `Publisher::try_publish`, `Publisher::publish_iter`, `Publisher::drop`), so the slots
+            // below it are written before we read them.
             let write = self.write.load(Ordering::Acquire) & !LOCKED;
             if write == word {
                 return false;
@@ -566,6 +567,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     pub(crate) fn start_at(self, position: usize) -> Self {
         assert_eq!(self.write_position(), 0, "start_at needs a fresh buffer");
         let word = position.wrapping_mul(ONE);
+        // Relaxed: test set-up on the owning thread (`self` by value); threads spawned later are
+        // ordered after it by their spawn.
         self.write.store(word, Ordering::Relaxed);
         for cursor in self.storage.cursors() {
             cursor.read.store(word, Ordering::Relaxed);
@@ -581,6 +584,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             Some(index) => &self.cursor(index).read,
             None => &*self.write,
         };
+        // Relaxed: single-threaded tests; it only flips the role bit as another call would.
         if held {
             cursor.fetch_or(LOCKED, Ordering::Relaxed);
         } else {
