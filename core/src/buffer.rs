@@ -3,16 +3,18 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::raw::{lock, Cursor, Padded, Slot, Unlock, LOCKED, ONE};
-use crate::sync::{AtomicUsize, Ordering};
+use crate::raw::{
+    join, lock, Cursor, Padded, Producer, Slot, Unlock, BUSY, CLOSED, FLAGS, HELD, JOIN, ONE, STOP,
+};
+use crate::sync::Ordering;
 use crate::{Storage, TryConsumeError, TryPublishError};
 
 /// The most consumers a buffer can have.
 pub const MAX_CONSUMERS: usize = 1024;
 
-/// The largest capacity a buffer can have: `2^(usize::BITS - 2)` slots, so that the distance
-/// between two positions (which wrap at `2^(usize::BITS - 1)`) is never ambiguous.
-pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 2);
+/// The largest capacity a buffer can have: `2^(usize::BITS - 5)` slots, so that the distance
+/// between two positions (which wrap at `2^(usize::BITS - 4)`) is never ambiguous.
+pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 5);
 
 /// A single-producer multi-consumer multicast ring buffer with per-slot reference counts.
 ///
@@ -48,12 +50,20 @@ pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 2);
 /// Positions count values: [`write_position`](Self::write_position) is the number of values
 /// published, [`read_position`](Self::read_position) the number a consumer has read. They are
 /// kept in a `usize` (no 64-bit atomics on 32-bit targets: those would need a lock) and wrap at
-/// `2^(usize::BITS - 1)`: `2^63` on 64-bit targets, `2^31` on 32-bit ones, where the `u64`
-/// accessors therefore return the position modulo `2^31`. The buffer works across the wrap.
+/// `2^(usize::BITS - 4)`: `2^60` on 64-bit targets, `2^28` on 32-bit ones, where the `u64`
+/// accessors therefore return the position modulo `2^28`. The buffer works across the wrap.
+///
+/// # Seats
+///
+/// A buffer has a fixed number of consumer *seats* ([`consumer_count`](Self::consumer_count)),
+/// chosen at construction; nothing is allocated afterwards. A seat is either subscribed (the
+/// producer counts it in every value it publishes) or vacant. [`new`](Self::new) subscribes
+/// every seat from position 0, for the index API; [`with_seats`](Self::with_seats) leaves them
+/// vacant, for [`subscribe`](Self::subscribe). A consumer that stops reading can be
+/// [detached](Self::detach) so that the producer no longer waits for it.
 pub struct Buffer<T, S: Storage<T>> {
-    /// Write position times `ONE`, plus `LOCKED` while a call or a `Publisher` holds the
-    /// producer role.
-    pub(crate) write: Padded<AtomicUsize>,
+    /// The write word, the count of subscribed seats and the requests flag, on one cache line.
+    pub(crate) producer: Padded<Producer>,
     pub(crate) storage: S,
     _values: PhantomData<T>,
 }
@@ -91,7 +101,34 @@ impl<T, const CAP: usize, const N: usize> Buffer<T, crate::Inline<T, CAP, N>> {
             assert!(CAP <= MAX_CAPACITY, "capacity above MAX_CAPACITY");
             assert!(N <= MAX_CONSUMERS, "consumer count above MAX_CONSUMERS");
         }
-        Self::from_storage(crate::Inline::new())
+        Self::from_storage(crate::Inline::new(true), N)
+    }
+
+    /// Creates a buffer with `CAP` slots and `N` vacant seats, stored inline: consumers join at
+    /// run time with [`subscribe`](Self::subscribe) and leave by dropping their
+    /// [`Subscriber`](crate::Subscriber). Checked like [`new`](Self::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{InlineBuffer, TryConsumeError};
+    ///
+    /// static TELEMETRY: InlineBuffer<u16, 8, 2> = InlineBuffer::with_seats();
+    ///
+    /// let mut publisher = TELEMETRY.publisher().unwrap();
+    /// let mut subscriber = TELEMETRY.subscribe().unwrap();
+    /// publisher.try_publish(1).unwrap();
+    /// assert_eq!(subscriber.try_recv(), Ok(1));
+    /// drop(subscriber); // leaves: later values no longer wait for it
+    /// assert!(publisher.try_publish(2).unwrap_err().is_disconnected());
+    /// ```
+    pub const fn with_seats() -> Self {
+        const {
+            assert!(CAP.is_power_of_two(), "capacity must be a non-zero power of two");
+            assert!(CAP <= MAX_CAPACITY, "capacity above MAX_CAPACITY");
+            assert!(N <= MAX_CONSUMERS, "consumer count above MAX_CONSUMERS");
+        }
+        Self::from_storage(crate::Inline::new(false), 0)
     }
 }
 
@@ -146,6 +183,43 @@ impl<T> Buffer<T, crate::Heap<T>> {
     /// assert!(HeapBuffer::<u8>::try_new(8, 1).is_ok());
     /// ```
     pub fn try_new(capacity: usize, consumers: usize) -> Result<Self, crate::ConfigError> {
+        Self::build(capacity, consumers, true)
+    }
+
+    /// Creates a buffer with `capacity` slots and `seats` vacant seats on the heap: consumers
+    /// join at run time with [`subscribe`](Self::subscribe) (or
+    /// [`Subscriber::subscribe`](crate::Subscriber::subscribe) through an `Arc`).
+    ///
+    /// # Panics
+    ///
+    /// As [`new`](Self::new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{HeapBuffer, TryConsumeError};
+    ///
+    /// let buf = HeapBuffer::with_seats(16, 4);
+    /// let mut publisher = buf.publisher().unwrap();
+    /// publisher.try_publish(0).unwrap_err(); // nobody subscribed yet: the value comes back
+    /// let mut late = buf.subscribe().unwrap();
+    /// publisher.try_publish(1).unwrap();
+    /// assert_eq!(late.try_recv(), Ok(1));
+    /// assert_eq!(late.try_recv(), Err(TryConsumeError::Empty));
+    /// ```
+    #[track_caller]
+    pub fn with_seats(capacity: usize, seats: usize) -> Self {
+        match Self::build(capacity, seats, false) {
+            Ok(buffer) => buffer,
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    fn build(
+        capacity: usize,
+        consumers: usize,
+        subscribed: bool,
+    ) -> Result<Self, crate::ConfigError> {
         use crate::ConfigError;
         if capacity == 0 {
             Err(ConfigError::ZeroCapacity)
@@ -156,15 +230,16 @@ impl<T> Buffer<T, crate::Heap<T>> {
         } else if consumers > MAX_CONSUMERS {
             Err(ConfigError::TooManyConsumers { consumers })
         } else {
-            Ok(Self::from_storage(crate::Heap::new(capacity, consumers)))
+            let readers = if subscribed { consumers } else { 0 };
+            Ok(Self::from_storage(crate::Heap::new(capacity, consumers, subscribed), readers))
         }
     }
 }
 
 impl<T, S: Storage<T>> Buffer<T, S> {
     const_unless_loom! {
-        fn from_storage(storage: S) -> Self {
-            Self { write: Padded::new(AtomicUsize::new(0)), storage, _values: PhantomData }
+        fn from_storage(storage: S, readers: usize) -> Self {
+            Self { producer: Padded::new(Producer::new(readers)), storage, _values: PhantomData }
         }
     }
 
@@ -197,61 +272,218 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         }
     }
 
-    /// The producer's step, shared by [`try_publish`](Self::try_publish) and
-    /// [`Publisher`](crate::Publisher): stores `value` in the slot at `word`'s position.
-    ///
-    /// `Ok(None)`: stored; the caller publishes it by storing the next write word. `Ok(Some(v))`:
-    /// there are no consumers; the caller advances and then drops `v`. `Err(v)`: the slot is
-    /// still held (backpressure).
+    /// The seat word of consumer `index`, without a bounds check (for the handles, which
+    /// checked their index when made).
     ///
     /// # Safety
     ///
-    /// The caller owns the producer role and `word` is the current write word (`LOCKED` clear).
+    /// `index` is below [`consumer_count`](Self::consumer_count).
+    #[inline(always)]
+    pub(crate) unsafe fn seat(&self, index: usize) -> &crate::sync::AtomicUsize {
+        // SAFETY: the caller's contract.
+        unsafe { &self.storage.cursors().get_unchecked(index).read }
+    }
+
+    /// The producer's step, shared by [`try_publish`](Self::try_publish) and
+    /// [`Publisher`](crate::Publisher): applies the seats' requests, then stores `value` in the
+    /// slot at `word`'s position.
+    ///
+    /// `Ok(None)`: stored; the caller publishes it by storing the next write word. `Ok(Some(v))`:
+    /// no seat is subscribed. `Err(v)`: the slot is still held (backpressure).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the producer role and `word` is the current write word (flags clear).
     #[inline(always)]
     pub(crate) unsafe fn write_at(&self, word: usize, value: T) -> Result<Option<T>, T> {
-        let readers = self.consumer_count();
+        // SAFETY: the caller's contract.
+        let readers = unsafe { self.readers(word) };
         if readers == 0 {
             return Ok(Some(value));
         }
         #[cfg(multicast_bug = "publish-before-write")]
         // Injected bug: advance the write position before the slot is written.
-        self.write.store(word.wrapping_add(ONE) | LOCKED, Ordering::Release);
-        // SAFETY: the caller owns the producer role, readers >= 1, and the slot becomes visible
+        self.producer.word.store(word.wrapping_add(ONE) | crate::raw::LOCKED, Ordering::Release);
+        // SAFETY: the caller holds the producer role, readers >= 1, and the slot becomes visible
         // to consumers only when the caller stores the next write word with Release.
         unsafe { self.slot(word / ONE).try_write(value, readers) }.map(|()| None)
     }
 
-    /// The consumer's check, shared by [`try_consume`](Self::try_consume) and
-    /// [`Subscriber`](crate::Subscriber): is the position of read word `word` published?
-    /// `seen` is the last write word this consumer saw; it is refreshed from the producer's
-    /// cache line only when the consumer has caught up with it.
+    /// The number of seats the next value is published for, after applying any requests.
+    ///
+    /// # Safety
+    ///
+    /// As for [`write_at`](Self::write_at).
     #[inline(always)]
-    pub(crate) fn has_next(&self, word: usize, seen: &mut usize) -> bool {
-        if *seen == word {
-            // Acquire: pairs with the Release stores of the write word (`try_publish`,
-            // `Publisher::try_publish`, `Publisher::publish_iter`, `Publisher::drop`), so the slots
-            // below it are written before we read them.
-            let write = self.write.load(Ordering::Acquire) & !LOCKED;
-            if write == word {
-                return false;
-            }
-            *seen = write;
+    pub(crate) unsafe fn readers(&self, word: usize) -> usize {
+        // Relaxed: a hint only; `apply_requests` synchronises with the requests it applies.
+        if self.producer.pending.load(Ordering::Relaxed) != 0 {
+            // SAFETY: the caller's contract.
+            unsafe { self.apply_requests(word) };
         }
-        true
+        // Relaxed: only the holder of the producer role accesses it, and the role passes with
+        // an Acquire/Release pair on the write word.
+        self.producer.readers.load(Ordering::Relaxed)
     }
 
-    /// Publishes `value` to every consumer, or gives it back.
+    /// Applies the seats' requests: a stopped seat that was counted is no longer counted, and
+    /// the producer gives back its units of the positions from its frontier to `word` (dropping
+    /// a value if that was its last unit); a seat asking to join is counted from `word` on.
     ///
-    /// With zero consumers nobody can ever read the value, so it is dropped at once and the write
-    /// position advances.
+    /// A seat whose position an index-API call is reading at this moment (`BUSY`) is left for
+    /// the next look. Bounded: one pass over the seats, at most `capacity` units each.
+    ///
+    /// # Safety
+    ///
+    /// As for [`write_at`](Self::write_at).
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn apply_requests(&self, word: usize) {
+        /// Raises the requests flag again if a destructor panics, so that the seats not yet
+        /// looked at are looked at by the next publish.
+        struct Again<'a>(&'a Producer);
+        impl Drop for Again<'_> {
+            fn drop(&mut self) {
+                // Release: as in `request`.
+                self.0.pending.fetch_add(1, Ordering::Release);
+            }
+        }
+        // Acquire: pairs with the Release increment in `request`, which comes after the
+        // requester's change of its seat word: we see that change below.
+        self.producer.pending.swap(0, Ordering::Acquire);
+        let again = Again(&self.producer);
+        let mut deferred = false;
+        for cursor in self.storage.cursors() {
+            // Acquire: pairs with the Release read-modify-writes of the seat word (`request`,
+            // `Subscriber::drop`, the unlock in `try_consume`), so the seat's earlier accesses
+            // to the slots happen before we give back its units.
+            let mut seat = cursor.read.load(Ordering::Acquire);
+            loop {
+                // Relaxed: producer-only, ordered by the producer role.
+                let counted = cursor.counted.load(Ordering::Relaxed) != 0;
+                if seat & BUSY != 0 {
+                    deferred |= (counted && seat & STOP != 0) || (!counted && seat & JOIN != 0);
+                    break;
+                }
+                if counted && seat & STOP != 0 {
+                    // Relaxed: as above.
+                    cursor.counted.store(0, Ordering::Relaxed);
+                    let readers = self.producer.readers.load(Ordering::Relaxed);
+                    self.producer.readers.store(readers - 1, Ordering::Relaxed);
+                    // SAFETY: the seat is stopped, so nobody claims its positions at or after its
+                    // frontier any more; it was counted in every value published from there to
+                    // `word`, and nobody else gives back those units.
+                    unsafe { self.give_back(seat & !FLAGS, word) };
+                    // A seat may ask to rejoin before its stop was applied: look again.
+                    continue;
+                }
+                if !counted && seat & JOIN != 0 {
+                    // A subscribed seat's `cached_write` is at or after its position (the
+                    // index API relies on it); published with the compare-and-swap below.
+                    cursor.cached_write.store(word, Ordering::Relaxed);
+                    // Release: pairs with the Acquire load in the seat's `Subscriber::stopped` (or
+                    // the next index-API call), which then starts at `word`. Relaxed on failure:
+                    // we look again.
+                    match cursor.read.compare_exchange(
+                        seat,
+                        word | (seat & HELD),
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => {
+                            cursor.counted.store(1, Ordering::Relaxed);
+                            let readers = self.producer.readers.load(Ordering::Relaxed);
+                            self.producer.readers.store(readers + 1, Ordering::Relaxed);
+                        }
+                        Err(now) => {
+                            seat = now;
+                            continue;
+                        }
+                    }
+                }
+                break;
+            }
+        }
+        core::mem::forget(again);
+        if deferred {
+            // Relaxed: our own flag for our next look.
+            self.producer.pending.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives back one seat's units of the positions `from..to` (words), dropping each value
+    /// whose last unit it was; if a destructor panics, the rest are still given back.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds one seat's units of those positions (the producer on behalf of a stopped
+    /// seat, or the seat's holder for positions it claimed): nobody else gives them back.
+    pub(crate) unsafe fn give_back(&self, from: usize, to: usize) {
+        struct Rest<'a, T, S: Storage<T>>(&'a Buffer<T, S>, usize, usize);
+        impl<T, S: Storage<T>> Drop for Rest<'_, T, S> {
+            fn drop(&mut self) {
+                // SAFETY: the contract of the `give_back` call that made this guard.
+                unsafe { self.0.give_back(self.1, self.2) };
+            }
+        }
+        let mut word = from;
+        while word != to {
+            let next = word.wrapping_add(ONE);
+            // SAFETY: the caller's contract: we hold this unit and give it back once.
+            let last = unsafe { self.slot(word / ONE).release() };
+            // Runs only if the destructor below panics.
+            let rest = Rest(self, next, to);
+            drop(last);
+            core::mem::forget(rest);
+            word = next;
+        }
+    }
+
+    /// Marks a seat's request (it already changed its seat word) for the producer's next look.
+    #[inline]
+    pub(crate) fn request(&self) {
+        // Release: pairs with the Acquire swap in `apply_requests`, after our seat word change.
+        self.producer.pending.fetch_add(1, Ordering::Release);
+    }
+
+    /// The consumer's check, shared by [`try_consume`](Self::try_consume) and
+    /// [`Subscriber`](crate::Subscriber): is the position of word `word` (flags clear)
+    /// published? `seen` is the last write word this consumer saw; it is refreshed from the
+    /// producer's cache line only when the consumer has caught up with it.
+    #[inline(always)]
+    pub(crate) fn poll(&self, word: usize, seen: &mut usize) -> Result<(), TryConsumeError> {
+        if *seen == word {
+            // Acquire: pairs with the Release stores of the write word (`try_publish`,
+            // `Publisher::try_publish`, `Publisher::publish_iter`, `Publisher::drop`), so the
+            // slots below it are written before we read them.
+            let write = self.producer.word.load(Ordering::Acquire);
+            if write & !FLAGS == word {
+                return Err(if write & CLOSED != 0 {
+                    TryConsumeError::Closed
+                } else {
+                    TryConsumeError::Empty
+                });
+            }
+            *seen = write & !FLAGS;
+        }
+        Ok(())
+    }
+
+    /// Publishes `value` to every subscribed consumer, or gives it back.
+    ///
+    /// With no subscribed consumer nobody can ever read the value, so it is dropped at once and
+    /// the write position advances (the seed's behaviour; a [`Publisher`](crate::Publisher)
+    /// returns [`TryPublishError::Disconnected`] instead).
     ///
     /// # Errors
     ///
     /// - [`TryPublishError::Full`] when the slot the value would go into is still held by a
     ///   consumer, i.e. the slowest consumer is `capacity` values behind (backpressure).
-    /// - [`TryPublishError::Busy`] when another thread is publishing at this moment.
+    /// - [`TryPublishError::Busy`] when another thread is publishing at this moment, or a
+    ///   [`Publisher`](crate::Publisher) holds the producer role.
+    /// - [`TryPublishError::Closed`] once a `Publisher` of this buffer has been dropped.
     ///
-    /// Either way the value comes back in the error.
+    /// Each way the value comes back in the error.
     ///
     /// # Examples
     ///
@@ -271,22 +503,27 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         // Acquire (in `lock`): pairs with the Release store that ended the previous publish (on
         // this thread or another), so its slot writes happen before ours. The producer role is
         // ours until the store below.
-        let Some(word) = lock(&self.write) else {
+        let Some(word) = lock(&self.producer.word) else {
             return Err(TryPublishError::Busy(value));
         };
-        // SAFETY: we own the producer role and `word` is the current write word.
+        if word & CLOSED != 0 {
+            // Release: gives the role back unchanged; pairs with the Acquire in `lock`.
+            self.producer.word.store(word, Ordering::Release);
+            return Err(TryPublishError::Closed(value));
+        }
+        // SAFETY: we hold the producer role and `word` is the current write word.
         match unsafe { self.write_at(word, value) } {
             Ok(unread) => {
-                // Release: publishes the slot (and ends our ownership of the producer role).
-                // Pairs with the Acquire loads in `has_next` and in `lock`.
-                self.write.store(word.wrapping_add(ONE), Ordering::Release);
-                // Only with zero consumers: dropped after the bookkeeping, as it may panic.
+                // Release: publishes the slot (and ends our hold of the producer role).
+                // Pairs with the Acquire loads in `poll` and in `lock`.
+                self.producer.word.store(word.wrapping_add(ONE), Ordering::Release);
+                // Only with no subscribed consumer: dropped after the bookkeeping, as it may panic.
                 drop(unread);
                 Ok(())
             }
             Err(value) => {
                 // Release: pairs with the Acquire in `lock` by the next publish (nothing changed).
-                self.write.store(word, Ordering::Release);
+                self.producer.word.store(word, Ordering::Release);
                 Err(TryPublishError::Full(value))
             }
         }
@@ -301,8 +538,11 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// # Errors
     ///
     /// - [`TryConsumeError::Empty`] when this consumer has read everything published so far.
+    /// - [`TryConsumeError::Closed`] when, moreover, the publisher has gone.
     /// - [`TryConsumeError::Busy`] when another thread is consuming with the same index at this
-    ///   moment.
+    ///   moment, or a [`Subscriber`](crate::Subscriber) holds it.
+    /// - [`TryConsumeError::Detached`] when the seat is not subscribed (detached, or vacant):
+    ///   see [`rejoin`](Self::rejoin).
     ///
     /// # Panics
     ///
@@ -326,33 +566,136 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         T: Clone,
     {
         let cursor = self.cursor(index);
-        // Acquire (in `lock`): pairs with the Release store (`Unlock`) that ended the previous call
-        // with this index, so its slot accesses and cached write word happen before ours.
-        let Some(word) = lock(&cursor.read) else {
+        // Relaxed: only the expected value of the compare-and-swap below, which synchronises.
+        let seat = cursor.read.load(Ordering::Relaxed);
+        if seat & (HELD | STOP | BUSY) != 0 {
+            return Err(self.refused(seat));
+        }
+        // Acquire: pairs with the Release read-modify-write that ended the previous call with
+        // this index (the unlock below), so its slot accesses and `cached_write` store happen
+        // before ours. From here until the unlock, this index is ours.
+        if cursor
+            .read
+            .compare_exchange(seat, seat | BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             return Err(TryConsumeError::Busy);
-        };
-        // From here until `unlock` drops, this index is ours; dropping it (also on a panic in
-        // `T::clone`) puts the unchanged position back.
-        let mut unlock = Unlock { cursor: &cursor.read, word };
-        // Relaxed: only the owner of the index touches `cached_write`, and ownership passes with
-        // the Acquire/Release pair on `read`.
+        }
+        // Ends our hold on the index on every path, also on a panic in `T::clone` (then the
+        // position stays where it was). A read-modify-write, not a store: a `detach` may set
+        // STOP meanwhile, which must stay.
+        let mut unlock = Unlock { seat: &cursor.read, advance: 0 };
+        // Relaxed: only the holder of the index touches `cached_write` (see `Cursor`), and the
+        // hold passes with the Acquire/Release pair on the seat word.
         let cached = cursor.cached_write.load(Ordering::Relaxed);
         let mut seen = cached;
-        if !self.has_next(word, &mut seen) {
-            return Err(TryConsumeError::Empty);
-        }
+        self.poll(seat, &mut seen)?;
         if seen != cached {
             cursor.cached_write.store(seen, Ordering::Relaxed);
         }
-        // SAFETY: `has_next` saw our position published, and we hold its unit for this index: we
-        // own the index and have not advanced past it.
-        let (value, spare) = unsafe { self.slot(word / ONE).read() };
-        unlock.word = word.wrapping_add(ONE);
+        // SAFETY: `poll` saw our position published; the seat is counted (STOP was clear when we
+        // took it, and the producer leaves a BUSY seat alone) and we hold the index, so the unit
+        // of this slot is ours.
+        let (value, spare) = unsafe { self.slot(seat / ONE).read() };
+        unlock.advance = ONE;
         drop(unlock);
         // The original, when this consumer became the last reader after cloning; dropped here,
         // after the bookkeeping, because a destructor may panic.
         drop(spare);
         Ok(value)
+    }
+
+    /// Why a consumer call on seat word `seat` (with a flag set) is refused.
+    #[cold]
+    pub(crate) fn refused(&self, seat: usize) -> TryConsumeError {
+        if seat & STOP == 0 || seat & HELD != 0 {
+            TryConsumeError::Busy
+        } else if seat & JOIN != 0 {
+            // Asked to join; the producer counts it from its next value.
+            TryConsumeError::Empty
+        } else {
+            self.detached(seat)
+        }
+    }
+
+    /// The error for a stopped seat with frontier `seat`: how many values it has missed so far.
+    #[cold]
+    pub(crate) fn detached(&self, seat: usize) -> TryConsumeError {
+        // Relaxed: a count for information.
+        let write = self.producer.word.load(Ordering::Relaxed) & !FLAGS;
+        let missed = write.wrapping_sub(seat & !FLAGS);
+        // A seat may be asked to stop before the producer counted it (`missed` "negative").
+        let missed = if (missed as isize) < 0 { 0 } else { missed / ONE };
+        TryConsumeError::Detached { missed: missed as u64 }
+    }
+
+    /// Detaches consumer `index` so that the producer no longer waits for it: the values it has
+    /// not read are given back (by the producer, before its next value) and it receives no
+    /// more. Its next call returns [`TryConsumeError::Detached`], with how many values it has
+    /// missed; it can then [`rejoin`](Self::rejoin) (or [`Subscriber::rejoin`]) at the current
+    /// position. A value it is reading at this moment stays its own until it is done with it.
+    ///
+    /// Returns `false` if the seat was not subscribed. Lossless stays the default: nothing is
+    /// detached unless the application asks (here, or with
+    /// [`Publisher::set_lag_limit`](crate::Publisher::set_lag_limit)).
+    ///
+    /// [`Subscriber::rejoin`]: crate::Subscriber::rejoin
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`consumer_count`](Self::consumer_count).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{InlineBuffer, TryConsumeError};
+    ///
+    /// let buf: InlineBuffer<u32, 2, 2> = InlineBuffer::new();
+    /// buf.try_publish(1).unwrap();
+    /// buf.try_publish(2).unwrap();
+    /// assert!(buf.try_publish(3).unwrap_err().is_full()); // consumer 1 never reads
+    /// assert!(buf.detach(1));
+    /// assert_eq!(buf.consume(0), Some(1));
+    /// buf.try_publish(3).unwrap(); // no longer waits for consumer 1
+    /// assert_eq!(buf.try_consume(1), Err(TryConsumeError::Detached { missed: 3 }));
+    /// assert!(buf.rejoin(1));
+    /// assert_eq!((buf.consume(0), buf.consume(0)), (Some(2), Some(3)));
+    /// buf.try_publish(4).unwrap();
+    /// assert_eq!(buf.consume(1), Some(4));
+    /// ```
+    #[track_caller]
+    pub fn detach(&self, index: usize) -> bool {
+        // Release: pairs with the Acquire load in `apply_requests`. Relaxed would do for the
+        // claim protocol itself: the modification order of the seat word decides.
+        let seat = self.cursor(index).read.fetch_or(STOP, Ordering::Release);
+        if seat & STOP != 0 {
+            return false;
+        }
+        self.request();
+        true
+    }
+
+    /// Asks for consumer `index` (detached or vacant, and not held by a
+    /// [`Subscriber`](crate::Subscriber)) to be counted again: from the producer's next value on,
+    /// it receives every value. Returns `false` if the seat is subscribed, already rejoining, or
+    /// held by a `Subscriber`.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`consumer_count`](Self::consumer_count).
+    #[track_caller]
+    pub fn rejoin(&self, index: usize) -> bool {
+        join(&self.cursor(index).read, 0, 0) && {
+            self.request();
+            true
+        }
+    }
+
+    /// Whether the publisher has gone: a [`Publisher`](crate::Publisher) of this buffer was
+    /// dropped, and nothing more will be published.
+    pub fn is_closed(&self) -> bool {
+        // Relaxed: an observation.
+        self.producer.word.load(Ordering::Relaxed) & CLOSED != 0
     }
 
     /// Takes consumer `index`'s next value, or `None` if there is none; the seed's `consume`.
@@ -398,7 +741,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         self.slots().len()
     }
 
-    /// The number of consumers, fixed at construction.
+    /// The number of consumer seats (indices), fixed at construction; see
+    /// [`subscribed`](Self::subscribed) for how many are in use.
     ///
     /// # Examples
     ///
@@ -413,7 +757,24 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         self.storage.cursors().len()
     }
 
-    /// The number of values published so far (modulo `2^(usize::BITS - 1)`: see
+    /// The number of subscribed seats at this moment: those not detached, vacant or still
+    /// joining.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u8, 8, 3> = InlineBuffer::new();
+    /// buf.detach(2);
+    /// assert_eq!(buf.subscribed(), 2);
+    /// ```
+    pub fn subscribed(&self) -> usize {
+        // Relaxed: an observation.
+        self.storage.cursors().iter().filter(|c| c.read.load(Ordering::Relaxed) & STOP == 0).count()
+    }
+
+    /// The number of values published so far (modulo `2^(usize::BITS - 4)`: see
     /// [Positions](Self#positions)).
     ///
     /// # Examples
@@ -428,10 +789,11 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     #[inline]
     pub fn write_position(&self) -> u64 {
         // Relaxed: a snapshot for observation; it orders nothing.
-        word_to_position(self.write.load(Ordering::Relaxed))
+        word_to_position(self.producer.word.load(Ordering::Relaxed))
     }
 
-    /// The number of values consumer `index` has read (modulo `2^(usize::BITS - 1)`).
+    /// The number of values consumer `index` has read or claimed (modulo
+    /// `2^(usize::BITS - 4)`); for a seat that is not subscribed, where it stopped.
     ///
     /// # Panics
     ///
@@ -455,8 +817,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         word_to_position(self.cursor(index).read.load(Ordering::Relaxed))
     }
 
-    /// A snapshot of the buffer's state: shape, positions, the slowest consumer and how many
-    /// values are held. Taken without stopping anyone, so under concurrent use the fields may
+    /// A snapshot of the buffer's state: shape, positions, the slowest subscribed consumer and
+    /// how many values it holds. Taken without stopping anyone, so under concurrent use the fields may
     /// come from slightly different moments.
     ///
     /// # Examples
@@ -475,13 +837,20 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// ```
     pub fn state(&self) -> crate::State {
         // Relaxed throughout: a snapshot for observation; it orders nothing.
-        let write = self.write.load(Ordering::Relaxed) & !LOCKED;
+        let word = self.producer.word.load(Ordering::Relaxed);
+        let write = word & !FLAGS;
         let mut slowest: Option<(usize, usize)> = None;
+        let mut subscribed = 0;
         for (index, cursor) in self.storage.cursors().iter().enumerate() {
-            let read = cursor.read.load(Ordering::Relaxed) & !LOCKED;
+            let seat = cursor.read.load(Ordering::Relaxed);
+            if seat & STOP != 0 {
+                continue;
+            }
+            subscribed += 1;
+            let read = seat & !FLAGS;
             // A consumer may have moved past the `write` loaded above: count it as caught up.
-            // (Real distances are at most `2 * capacity <= 2^(usize::BITS - 1)` words, so the
-            // sign of the wrapping difference tells ahead from behind.)
+            // (Real distances are at most `2 * capacity` positions, far below half the wrap, so
+            // the sign of the wrapping difference tells ahead from behind.)
             let diff = write.wrapping_sub(read);
             let behind = if (diff as isize) < 0 { 0 } else { diff / ONE };
             if !matches!(slowest, Some((_, most)) if most >= behind) {
@@ -491,6 +860,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         crate::State {
             capacity: self.capacity(),
             consumers: self.consumer_count(),
+            subscribed,
+            closed: word & CLOSED != 0,
             write_position: word_to_position(write),
             slowest_consumer: slowest.map(|(index, _)| index),
             held: slowest.map_or(0, |(_, behind)| behind),
@@ -569,9 +940,10 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         let word = position.wrapping_mul(ONE);
         // Relaxed: test set-up on the owning thread (`self` by value); threads spawned later are
         // ordered after it by their spawn.
-        self.write.store(word, Ordering::Relaxed);
+        self.producer.word.store(word, Ordering::Relaxed);
         for cursor in self.storage.cursors() {
-            cursor.read.store(word, Ordering::Relaxed);
+            let flags = cursor.read.load(Ordering::Relaxed) & FLAGS;
+            cursor.read.store(word | flags, Ordering::Relaxed);
             cursor.cached_write.store(word, Ordering::Relaxed);
         }
         self
@@ -580,15 +952,15 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// Marks a role as held by another call, as a second thread would while inside a call.
     #[cfg(not(multicast_loom))]
     pub(crate) fn hold(&self, consumer: Option<usize>, held: bool) {
-        let cursor = match consumer {
-            Some(index) => &self.cursor(index).read,
-            None => &*self.write,
+        let (cursor, bit) = match consumer {
+            Some(index) => (&self.cursor(index).read, BUSY),
+            None => (&self.producer.word, crate::raw::LOCKED),
         };
         // Relaxed: single-threaded tests; it only flips the role bit as another call would.
         if held {
-            cursor.fetch_or(LOCKED, Ordering::Relaxed);
+            cursor.fetch_or(bit, Ordering::Relaxed);
         } else {
-            cursor.fetch_and(!LOCKED, Ordering::Relaxed);
+            cursor.fetch_and(!bit, Ordering::Relaxed);
         }
     }
 }

@@ -24,9 +24,15 @@ pub enum TryPublishError<T> {
     /// Backpressure: the slot the value would go into is still held by at least one consumer
     /// (the slowest consumer is `capacity` values behind).
     Full(T),
-    /// Another thread was publishing into this buffer at the same moment. The buffer has a
-    /// single producer; a second one is refused instead of corrupting it.
+    /// Another thread was publishing into this buffer at the same moment, or a
+    /// [`Publisher`](crate::Publisher) holds the producer role. The buffer has a single
+    /// producer; a second one is refused instead of corrupting it.
     Busy(T),
+    /// No consumer is subscribed: every one has left or been detached (only from a
+    /// [`Publisher`](crate::Publisher); the index API drops such a value, as the seed did).
+    Disconnected(T),
+    /// The publisher has gone: a `Publisher` of this buffer was dropped.
+    Closed(T),
 }
 
 impl<T> TryPublishError<T> {
@@ -34,7 +40,10 @@ impl<T> TryPublishError<T> {
     #[inline]
     pub fn into_inner(self) -> T {
         match self {
-            Self::Full(value) | Self::Busy(value) => value,
+            Self::Full(value)
+            | Self::Busy(value)
+            | Self::Disconnected(value)
+            | Self::Closed(value) => value,
         }
     }
 
@@ -42,6 +51,12 @@ impl<T> TryPublishError<T> {
     #[inline]
     pub fn is_full(&self) -> bool {
         matches!(self, Self::Full(_))
+    }
+
+    /// Whether no consumer is subscribed ([`TryPublishError::Disconnected`]).
+    #[inline]
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, Self::Disconnected(_))
     }
 }
 
@@ -51,6 +66,8 @@ impl<T> fmt::Debug for TryPublishError<T> {
         match self {
             Self::Full(_) => f.write_str("Full(..)"),
             Self::Busy(_) => f.write_str("Busy(..)"),
+            Self::Disconnected(_) => f.write_str("Disconnected(..)"),
+            Self::Closed(_) => f.write_str("Closed(..)"),
         }
     }
 }
@@ -62,6 +79,10 @@ impl<T> fmt::Display for TryPublishError<T> {
                 f.write_str("multicast buffer full: the target slot is still held by a consumer")
             }
             Self::Busy(_) => f.write_str("another thread is publishing into this multicast buffer"),
+            Self::Disconnected(_) => {
+                f.write_str("no consumer is subscribed to this multicast buffer")
+            }
+            Self::Closed(_) => f.write_str("the publisher of this multicast buffer has gone"),
         }
     }
 }
@@ -72,6 +93,8 @@ impl<T> defmt::Format for TryPublishError<T> {
         match self {
             Self::Full(_) => defmt::write!(f, "Full(..)"),
             Self::Busy(_) => defmt::write!(f, "Busy(..)"),
+            Self::Disconnected(_) => defmt::write!(f, "Disconnected(..)"),
+            Self::Closed(_) => defmt::write!(f, "Closed(..)"),
         }
     }
 }
@@ -92,9 +115,18 @@ impl<T> defmt::Format for TryPublishError<T> {
 pub enum TryConsumeError {
     /// This consumer has read everything published so far.
     Empty,
-    /// Another thread is consuming with the same consumer index at this moment. Each index
-    /// belongs to one consumer; a second reader is refused instead of corrupting the counts.
+    /// Another thread is consuming with the same consumer index at this moment, or a
+    /// [`Subscriber`](crate::Subscriber) holds it. Each index belongs to one consumer; a second
+    /// reader is refused instead of corrupting the counts.
     Busy,
+    /// This consumer has read everything, and the publisher has gone: nothing more will come.
+    Closed,
+    /// This consumer was detached ([`Buffer::detach`](crate::Buffer::detach), or a publisher's
+    /// lag limit) or its seat is vacant: it receives nothing until it rejoins.
+    Detached {
+        /// Values published since its last one that it has not received (and will not).
+        missed: u64,
+    },
 }
 
 impl fmt::Display for TryConsumeError {
@@ -102,6 +134,10 @@ impl fmt::Display for TryConsumeError {
         match self {
             Self::Empty => f.write_str("no new value for this consumer"),
             Self::Busy => f.write_str("another thread is consuming with this consumer index"),
+            Self::Closed => f.write_str("the publisher has gone and every value was read"),
+            Self::Detached { missed } => {
+                write!(f, "this consumer was detached; it missed {missed} values so far")
+            }
         }
     }
 }
@@ -164,6 +200,22 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// Every seat of the buffer is taken: [`Buffer::subscribe`](crate::Buffer::subscribe) found no
+/// vacant one. Seats are fixed at construction; one becomes free when its subscriber is dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NoFreeSeat {
+    /// The buffer's number of seats.
+    pub seats: usize,
+}
+
+impl fmt::Display for NoFreeSeat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "all {} seats of this multicast buffer are taken", self.seats)
+    }
+}
+
+impl core::error::Error for NoFreeSeat {}
 impl core::error::Error for ConfigError {}
 impl core::error::Error for TryConsumeError {}
 impl<T> core::error::Error for TryPublishError<T> {}

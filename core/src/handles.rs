@@ -5,9 +5,9 @@
 use core::fmt;
 use core::ops::Deref;
 
-use crate::raw::{lock, LOCKED, ONE};
-use crate::sync::Ordering;
-use crate::{Buffer, Storage, TryConsumeError, TryPublishError};
+use crate::raw::{join, lock, BUSY, CLOSED, FLAGS, HELD, JOIN, LOCKED, ONE, STOP};
+use crate::sync::{AtomicUsize, Ordering};
+use crate::{Buffer, NoFreeSeat, Storage, TryConsumeError, TryPublishError};
 
 mod sealed {
     pub trait Sealed {}
@@ -54,10 +54,11 @@ impl<T, S: Storage<T>> BufferRef for alloc::sync::Arc<Buffer<T, S>> {
 
 impl<T, S: Storage<T>> Buffer<T, S> {
     /// Takes the producer role for as long as the returned [`Publisher`] lives, or `None` if
-    /// something else holds it at this moment (another publisher, or a `try_publish` call).
+    /// something else holds it at this moment (another publisher, or a `try_publish` call) or
+    /// the buffer is closed (a publisher was dropped).
     ///
     /// While the publisher lives, [`try_publish`](Self::try_publish) on the buffer returns
-    /// [`TryPublishError::Busy`].
+    /// [`TryPublishError::Busy`]; once it is dropped, the buffer is closed.
     ///
     /// # Examples
     ///
@@ -74,8 +75,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         Publisher::new(self)
     }
 
-    /// Takes consumer index `index` for as long as the returned [`Subscriber`] lives, or `None`
-    /// if something else holds it at this moment.
+    /// Takes consumer seat `index` for as long as the returned [`Subscriber`] lives, or `None`
+    /// if something else holds it at this moment. A subscribed seat continues from its
+    /// position; a vacant or detached one joins at the producer's next value.
     ///
     /// # Panics
     ///
@@ -96,17 +98,77 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     pub fn subscriber(&self, index: usize) -> Option<Subscriber<&Self>> {
         Subscriber::new(self, index)
     }
+
+    /// Takes a vacant seat and subscribes it: the returned [`Subscriber`] receives every value
+    /// published from the producer's next value on. Nothing is allocated.
+    ///
+    /// # Errors
+    ///
+    /// [`NoFreeSeat`] when every seat is taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u32, 8, 1> = InlineBuffer::with_seats();
+    /// let first = buf.subscribe().unwrap();
+    /// assert!(buf.subscribe().is_err(), "one seat only");
+    /// drop(first);
+    /// assert!(buf.subscribe().is_ok(), "its seat is free again");
+    /// ```
+    pub fn subscribe(&self) -> Result<Subscriber<&Self>, NoFreeSeat> {
+        Subscriber::subscribe(self)
+    }
+
+    /// Detaches every subscribed consumer more than `max_lag` values behind (see
+    /// [`detach`](Self::detach)); returns how many.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u32, 4, 3> = InlineBuffer::new();
+    /// for v in 0..4 {
+    ///     buf.try_publish(v).unwrap();
+    /// }
+    /// buf.consume(0);
+    /// buf.consume(1);
+    /// assert_eq!(buf.detach_lagging(3), 1); // consumer 2 is 4 behind
+    /// ```
+    pub fn detach_lagging(&self, max_lag: usize) -> usize {
+        // Relaxed: a position to measure lags against; the detach itself is what counts.
+        let write = self.producer.word.load(Ordering::Relaxed) & !FLAGS;
+        let mut detached = 0;
+        for cursor in self.storage.cursors() {
+            // Relaxed: as above.
+            let seat = cursor.read.load(Ordering::Relaxed);
+            let lag = write.wrapping_sub(seat & !FLAGS);
+            if seat & STOP == 0 && (lag as isize) > 0 && lag / ONE > max_lag {
+                // Release: pairs with the Acquire load in `apply_requests`.
+                if cursor.read.fetch_or(STOP, Ordering::Release) & STOP == 0 {
+                    detached += 1;
+                }
+            }
+        }
+        if detached != 0 {
+            self.request();
+        }
+        detached
+    }
 }
 
-/// The producer role of a buffer, held until this handle is dropped.
+/// The producer role of a buffer, held until this handle is dropped; dropping it closes the
+/// buffer: consumers drain what is left and then get [`TryConsumeError::Closed`].
 ///
 /// Not `Clone`: there is one producer. Its methods take `&mut self`, so publishing needs no
 /// run-time role check, which makes it the cheapest way to publish.
 ///
 /// A `Publisher` borrows its buffer through a [`BufferRef`]: `&Buffer` or `Arc<Buffer>`.
 ///
-/// Leaking it (`mem::forget`) keeps the producer role taken for good: nothing else can publish.
-/// That is safe; the values in the buffer are still dropped with it.
+/// Leaking it (`mem::forget`) keeps the producer role taken for good and the buffer open:
+/// nothing else can publish. That is safe; the values in the buffer are still dropped with it.
 ///
 /// ```compile_fail,E0599
 /// use multicast_buffer_core::InlineBuffer;
@@ -116,12 +178,15 @@ impl<T, S: Storage<T>> Buffer<T, S> {
 /// ```
 pub struct Publisher<B: BufferRef> {
     buffer: B,
-    /// The write word (`LOCKED` clear); the shared cursor holds it with `LOCKED` set.
+    /// The write word (flags clear); the shared word holds it with `LOCKED` set.
     word: usize,
+    /// Detach consumers more than this many values behind when the buffer is full.
+    lag_limit: Option<usize>,
 }
 
 impl<B: BufferRef> Publisher<B> {
-    /// Takes the producer role of `buffer`, or gives `None` if something holds it now.
+    /// Takes the producer role of `buffer`, or gives `None` if something holds it now or the
+    /// buffer is closed.
     ///
     /// # Examples
     ///
@@ -137,17 +202,25 @@ impl<B: BufferRef> Publisher<B> {
     /// # }
     /// ```
     pub fn new(buffer: B) -> Option<Self> {
+        let shared = &buffer.buffer().producer.word;
         // Acquire (in `lock`): pairs with the Release store that ended the previous producer's
-        // ownership, so its slot writes happen before ours.
-        let word = lock(&buffer.buffer().write)?;
-        Some(Self { buffer, word })
+        // hold, so its slot writes happen before ours.
+        let word = lock(shared)?;
+        if word & CLOSED != 0 {
+            // Release: gives the role back unchanged; pairs with the Acquire in `lock`.
+            shared.store(word, Ordering::Release);
+            return None;
+        }
+        Some(Self { buffer, word, lag_limit: None })
     }
 
-    /// Publishes `value` to every consumer, or gives it back.
+    /// Publishes `value` to every subscribed consumer, or gives it back.
     ///
     /// # Errors
     ///
-    /// [`TryPublishError::Full`] when the slot it would go into is still held by a consumer.
+    /// - [`TryPublishError::Full`] when the slot it would go into is still held by a consumer
+    ///   (after detaching the consumers beyond the [lag limit](Self::set_lag_limit), if set).
+    /// - [`TryPublishError::Disconnected`] when no consumer is subscribed.
     ///
     /// # Examples
     ///
@@ -164,23 +237,86 @@ impl<B: BufferRef> Publisher<B> {
         let buffer = self.buffer.buffer();
         // A local copy: the compiler need not reload it after the atomic accesses.
         let word = self.word;
-        // SAFETY: we own the producer role (taken in `new`) and `word` is the write word.
+        // SAFETY: we hold the producer role (taken in `new`) and `word` is the write word.
         match unsafe { buffer.write_at(word, value) } {
-            Ok(unread) => {
+            Ok(None) => {
                 let next = word.wrapping_add(ONE);
                 self.word = next;
-                // Release: publishes the slot. Pairs with the Acquire load in `has_next`.
-                // LOCKED stays set: we keep the role.
-                buffer.write.store(next | LOCKED, Ordering::Release);
-                drop(unread);
+                // Release: publishes the slot. Pairs with the Acquire load in `poll`. LOCKED
+                // stays set: we keep the role.
+                buffer.producer.word.store(next | LOCKED, Ordering::Release);
                 Ok(())
             }
-            Err(value) => Err(TryPublishError::Full(value)),
+            Ok(Some(value)) => Err(TryPublishError::Disconnected(value)),
+            Err(value) => self.full(value),
         }
     }
 
+    /// The slot is held: detaches the consumers beyond the lag limit and tries once more.
+    #[cold]
+    fn full(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
+        if self.make_room() {
+            return self.try_publish(value);
+        }
+        Err(TryPublishError::Full(value))
+    }
+
+    /// Detaches the consumers beyond the lag limit, if one is set; whether it detached any.
+    fn make_room(&self) -> bool {
+        match self.lag_limit {
+            Some(limit) => self.buffer.buffer().detach_lagging(limit) != 0,
+            None => false,
+        }
+    }
+
+    /// Sets the policy for a full buffer: with `Some(n)`, a publish that finds the buffer full
+    /// detaches every consumer more than `n` values behind (see [`Buffer::detach`]) and tries
+    /// again, so a stalled consumer cannot hold the pipeline for long; with `None` (the
+    /// default), nothing is ever detached and the publisher sees backpressure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{InlineBuffer, TryConsumeError};
+    ///
+    /// let buf: InlineBuffer<u32, 4, 2> = InlineBuffer::new();
+    /// let mut publisher = buf.publisher().unwrap();
+    /// publisher.set_lag_limit(Some(2));
+    /// let mut fast = buf.subscriber(0).unwrap();
+    /// let mut stalled = buf.subscriber(1).unwrap();
+    /// for v in 0..10 {
+    ///     publisher.try_publish(v).unwrap(); // never full: the stalled one is detached
+    ///     assert_eq!(fast.try_recv(), Ok(v));
+    /// }
+    /// assert!(matches!(stalled.try_recv(), Err(TryConsumeError::Detached { .. })));
+    /// ```
+    pub fn set_lag_limit(&mut self, limit: Option<usize>) {
+        self.lag_limit = limit;
+    }
+
+    /// The number of subscribed consumers, after applying the latest subscriptions and
+    /// departures: 0 means every consumer is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u32, 4, 2> = InlineBuffer::with_seats();
+    /// let mut publisher = buf.publisher().unwrap();
+    /// let subscriber = buf.subscribe().unwrap();
+    /// assert_eq!(publisher.subscribers(), 1);
+    /// drop(subscriber);
+    /// assert_eq!(publisher.subscribers(), 0);
+    /// ```
+    pub fn subscribers(&mut self) -> usize {
+        // SAFETY: we hold the producer role and `self.word` is the write word.
+        unsafe { self.buffer.buffer().readers(self.word) }
+    }
+
     /// Publishes values from `values` while there is room, at most `capacity` of them, with one
-    /// update of the write position for the whole batch; returns how many were published.
+    /// update of the write position for the whole batch; returns how many were published (0
+    /// also when no consumer is subscribed).
     ///
     /// A value is taken from the iterator only once its slot is known to be free, so nothing is
     /// lost: what did not fit is still in the iterator.
@@ -198,37 +334,40 @@ impl<B: BufferRef> Publisher<B> {
     /// ```
     pub fn publish_iter<I: Iterator<Item = B::Item>>(&mut self, values: I) -> usize {
         let buffer = self.buffer.buffer();
-        let readers = buffer.consumer_count();
+        // SAFETY: we hold the producer role and `self.word` is the write word.
+        let mut readers = unsafe { buffer.readers(self.word) };
+        if readers != 0 && !buffer.slot(self.word / ONE).is_free() && self.make_room() {
+            // SAFETY: as above.
+            readers = unsafe { buffer.readers(self.word) };
+        }
+        if readers == 0 {
+            return 0;
+        }
         // Loaded once: the compiler may not reuse loads across the Acquire loads in `is_free`.
         let slots = buffer.storage.slots();
         let mask = slots.len() - 1;
         let mut values = values;
         let mut published = 0;
         let mut progress = Progress { local: self.word, word: &mut self.word };
-        // At most one lap per call: bounded, also with zero consumers (where there is always room).
+        // At most one lap per call: bounded.
         while published <= mask {
             // SAFETY: the length is a non-zero power of two, so the masked index is in bounds.
             let slot = unsafe { slots.get_unchecked((progress.local / ONE) & mask) };
-            if readers != 0 && !slot.is_free() {
+            if !slot.is_free() {
                 break;
             }
             let Some(value) = values.next() else { break };
+            // SAFETY: we hold the producer role and saw the slot free; it becomes visible only
+            // with the Release store below.
+            unsafe { slot.write_free(value, readers) };
             progress.local = progress.local.wrapping_add(ONE);
             published += 1;
-            if readers == 0 {
-                // Nobody can ever read it.
-                drop(value);
-            } else {
-                // SAFETY: we own the producer role and saw the slot free; it becomes visible only
-                // with the Release store below.
-                unsafe { slot.write_free(value, readers) };
-            }
         }
         let end = progress.local;
         drop(progress);
         if published != 0 {
-            // Release: publishes the whole batch. Pairs with the Acquire load in `has_next`.
-            buffer.write.store(end | LOCKED, Ordering::Release);
+            // Release: publishes the whole batch. Pairs with the Acquire load in `poll`.
+            buffer.producer.word.store(end | LOCKED, Ordering::Release);
         }
         published
     }
@@ -240,8 +379,8 @@ impl<B: BufferRef> Publisher<B> {
 }
 
 /// A batch loop's position, kept in a local (the compiler need not reload it after each atomic
-/// access) and written back to the handle when dropped: also if an iterator, a callback or a
-/// destructor panics, so the handle's position always covers the slots already handled.
+/// access) and written back to the handle when dropped: also if an iterator panics, so the
+/// handle's position always covers the slots already written.
 struct Progress<'a> {
     word: &'a mut usize,
     local: usize,
@@ -256,37 +395,46 @@ impl Drop for Progress<'_> {
 
 impl<B: BufferRef> Drop for Publisher<B> {
     fn drop(&mut self) {
-        // Release: gives the producer role back. Pairs with the Acquire in `lock` by the next
-        // producer.
-        self.buffer.buffer().write.store(self.word, Ordering::Release);
+        // Release: publishes the close (and gives the role back). Pairs with the Acquire loads
+        // in `poll` (consumers drain, then see CLOSED) and in `lock`.
+        self.buffer.buffer().producer.word.store(self.word | CLOSED, Ordering::Release);
     }
 }
 
 impl<B: BufferRef> fmt::Debug for Publisher<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Publisher").field("write_position", &(self.word / ONE)).finish()
+        f.debug_struct("Publisher")
+            .field("write_position", &(self.word / ONE))
+            .field("lag_limit", &self.lag_limit)
+            .finish()
     }
 }
 
-/// One consumer index of a buffer, held until this handle is dropped.
+/// One consumer seat of a buffer, held until this handle is dropped.
 ///
 /// Its methods take `&mut self`, so consuming needs no run-time role check; it keeps its read
-/// position and the last write position it saw to itself. Dropping it gives the index back at
-/// its current position (to the index API, or to a new `Subscriber`).
+/// position and the last write position it saw to itself. Before reading a slot it claims the
+/// position with one compare-and-swap on its own seat word, which is what lets the buffer
+/// [detach](Buffer::detach) it at any moment without waiting for it.
 ///
-/// Leaking it (`mem::forget`) keeps the index taken for good, and the slots it has not read stay
-/// held: the producer then sees backpressure once it is `capacity` ahead. That is safe.
+/// Dropping it unsubscribes the seat: the values it has not read are given back (by the
+/// producer, before its next value), later values no longer wait for it, and the seat is free
+/// for [`Buffer::subscribe`].
+///
+/// Leaking it (`mem::forget`) keeps the seat subscribed for good, and the slots it has not
+/// read stay held until it is detached. That is safe.
 pub struct Subscriber<B: BufferRef> {
     buffer: B,
     index: usize,
-    /// The read word (`LOCKED` clear); the shared cursor holds it with `LOCKED` set.
+    /// The read word (flags clear); the seat word holds it with `HELD` set.
     word: usize,
     /// The last write word seen.
     seen: usize,
 }
 
 impl<B: BufferRef> Subscriber<B> {
-    /// Takes consumer index `index` of `buffer`, or gives `None` if something holds it now.
+    /// Takes consumer seat `index` of `buffer` (see [`Buffer::subscriber`]), or gives `None` if
+    /// something holds it now.
     ///
     /// # Panics
     ///
@@ -308,16 +456,82 @@ impl<B: BufferRef> Subscriber<B> {
     /// ```
     #[track_caller]
     pub fn new(buffer: B, index: usize) -> Option<Self> {
-        let cursor = buffer.buffer().cursor(index);
-        // Acquire (in `lock`): pairs with the Release store that ended the previous owner's use of
-        // this index, so its slot accesses happen before ours.
-        let word = lock(&cursor.read)?;
-        // Relaxed: ordered by the Acquire above, like every access of the index's owner.
+        let this = buffer.buffer();
+        let cursor = this.cursor(index);
+        // Relaxed: the expected value of the compare-and-swap below.
+        let mut seat = cursor.read.load(Ordering::Relaxed);
+        loop {
+            if seat & (HELD | BUSY) != 0 {
+                return None;
+            }
+            // A seat that is not subscribed asks to join (unless it already does).
+            let join = if seat & (STOP | JOIN) == STOP { JOIN } else { 0 };
+            // Acquire: pairs with the Release read-modify-writes that ended the previous
+            // holder's use of the seat, so its accesses (and `cached_write`) come before ours.
+            // Release: pairs with the Acquire load in `apply_requests`.
+            match cursor.read.compare_exchange(
+                seat,
+                seat | HELD | join,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => seat = now,
+            }
+        }
+        if seat & STOP != 0 {
+            this.request();
+            return Some(Self::joining(buffer, index));
+        }
+        let word = seat & !FLAGS;
+        // Relaxed: ordered by the Acquire above. A subscribed seat's `cached_write` is at or
+        // after its position (see `Cursor`).
         let seen = cursor.cached_write.load(Ordering::Relaxed);
         Some(Self { buffer, index, word, seen })
     }
 
-    /// The consumer index this subscriber holds.
+    /// Takes a vacant seat of `buffer` and subscribes it (see [`Buffer::subscribe`]); the way
+    /// to subscribe through an `Arc`.
+    ///
+    /// # Errors
+    ///
+    /// [`NoFreeSeat`] when every seat is taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(feature = "alloc")] {
+    /// use std::sync::Arc;
+    /// use multicast_buffer_core::{HeapBuffer, Subscriber};
+    ///
+    /// let buf = Arc::new(HeapBuffer::with_seats(64, 8));
+    /// let mut publisher = buf.publisher().unwrap();
+    /// let mut subscriber = Subscriber::subscribe(Arc::clone(&buf)).unwrap();
+    /// publisher.try_publish(1).unwrap();
+    /// assert_eq!(std::thread::spawn(move || subscriber.try_recv()).join().unwrap(), Ok(1));
+    /// # }
+    /// ```
+    pub fn subscribe(buffer: B) -> Result<Self, NoFreeSeat> {
+        let this = buffer.buffer();
+        let cursors = this.storage.cursors();
+        match cursors.iter().position(|cursor| join(&cursor.read, 0, HELD)) {
+            Some(index) => {
+                this.request();
+                Ok(Self::joining(buffer, index))
+            }
+            None => Err(NoFreeSeat { seats: cursors.len() }),
+        }
+    }
+
+    /// A handle for a seat that asked to join: it takes its position from the producer (see
+    /// `stopped`); until then it sees nothing new.
+    fn joining(buffer: B, index: usize) -> Self {
+        // Relaxed: only a starting point to compare against; `poll` loads with Acquire.
+        let word = buffer.buffer().producer.word.load(Ordering::Relaxed) & !FLAGS;
+        Self { buffer, index, word, seen: word }
+    }
+
+    /// The consumer seat this subscriber holds.
     pub fn index(&self) -> usize {
         self.index
     }
@@ -327,7 +541,10 @@ impl<B: BufferRef> Subscriber<B> {
     ///
     /// # Errors
     ///
-    /// [`TryConsumeError::Empty`] when everything published has been read.
+    /// - [`TryConsumeError::Empty`] when everything published has been read (or this subscriber
+    ///   is still joining).
+    /// - [`TryConsumeError::Closed`] when, moreover, the publisher has gone.
+    /// - [`TryConsumeError::Detached`] when it was detached: see [`rejoin`](Self::rejoin).
     ///
     /// # Examples
     ///
@@ -345,27 +562,84 @@ impl<B: BufferRef> Subscriber<B> {
     where
         B::Item: Clone,
     {
+        loop {
+            let buffer = self.buffer.buffer();
+            // A local copy: the compiler need not reload it after the atomic accesses.
+            let word = self.word;
+            buffer.poll(word, &mut self.seen)?;
+            // SAFETY: the index was checked when this handle was made.
+            let seat = unsafe { buffer.seat(self.index) };
+            if claim(seat, word, ONE) {
+                // On a panic in `T::clone`, gives the position back (see `Claim`).
+                let mut claim = Claim { buffer, seat, word: &mut self.word, next: word, end: word };
+                claim.end = word.wrapping_add(ONE);
+                // SAFETY: `poll` saw our position published and we claimed it: the unit of this
+                // slot is ours.
+                let (value, spare) = unsafe { buffer.slot(word / ONE).read() };
+                claim.next = claim.end;
+                drop(claim);
+                // The original, when we became the last reader after cloning; dropped after the
+                // bookkeeping, as a destructor may panic.
+                drop(spare);
+                return Ok(value);
+            }
+            self.stopped()?;
+        }
+    }
+
+    /// The claim failed: the seat is stopped, or the producer counted it again at a new
+    /// position. `Ok` when this handle has taken the new position.
+    #[cold]
+    fn stopped(&mut self) -> Result<(), TryConsumeError> {
         let buffer = self.buffer.buffer();
-        // A local copy: the compiler need not reload it after the atomic accesses.
-        let word = self.word;
-        if !buffer.has_next(word, &mut self.seen) {
+        // Acquire: pairs with the Release compare-and-swap in `apply_requests` that counted this
+        // seat again.
+        // SAFETY: the index was checked when this handle was made.
+        let seat = unsafe { buffer.seat(self.index) }.load(Ordering::Acquire);
+        if seat & STOP == 0 {
+            self.word = seat & !FLAGS;
+            self.seen = self.word;
+            return Ok(());
+        }
+        if seat & JOIN != 0 {
             return Err(TryConsumeError::Empty);
         }
-        // SAFETY: `has_next` saw our position published; we own the index and hold the unit of
-        // the slot at our position.
-        let (value, spare) = unsafe { buffer.slot(word / ONE).read() };
-        self.word = word.wrapping_add(ONE);
-        self.store_position();
-        drop(spare);
-        Ok(value)
+        Err(buffer.detached(seat))
+    }
+
+    /// After [`TryConsumeError::Detached`]: asks to be counted again, from the producer's next
+    /// value on. Returns `false` if this subscriber was not detached or is already rejoining.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{InlineBuffer, TryConsumeError};
+    ///
+    /// let buf: InlineBuffer<u32, 4, 1> = InlineBuffer::new();
+    /// let mut subscriber = buf.subscriber(0).unwrap();
+    /// buf.try_publish(1).unwrap();
+    /// buf.detach(0);
+    /// buf.try_publish(2).unwrap();
+    /// assert_eq!(subscriber.try_recv(), Err(TryConsumeError::Detached { missed: 2 }));
+    /// assert!(subscriber.rejoin());
+    /// buf.try_publish(3).unwrap();
+    /// assert_eq!(subscriber.try_recv(), Ok(3));
+    /// ```
+    pub fn rejoin(&mut self) -> bool {
+        let buffer = self.buffer.buffer();
+        // SAFETY: the index was checked when this handle was made.
+        join(unsafe { buffer.seat(self.index) }, HELD, 0) && {
+            buffer.request();
+            true
+        }
     }
 
     /// Borrows the next value in place, without cloning: `T` need not be `Clone`. The slot is
-    /// released, and the position advances, when the guard is dropped.
+    /// released when the guard is dropped.
     ///
     /// # Errors
     ///
-    /// [`TryConsumeError::Empty`] when everything published has been read.
+    /// As [`try_recv`](Self::try_recv).
     ///
     /// # Examples
     ///
@@ -385,15 +659,28 @@ impl<B: BufferRef> Subscriber<B> {
     /// ```
     #[inline]
     pub fn try_read(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
-        if !self.buffer.buffer().has_next(self.word, &mut self.seen) {
-            return Err(TryConsumeError::Empty);
+        loop {
+            let buffer = self.buffer.buffer();
+            let word = self.word;
+            buffer.poll(word, &mut self.seen)?;
+            // SAFETY: the index was checked when this handle was made.
+            if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
+                self.word = word.wrapping_add(ONE);
+                return Ok(ReadGuard { subscriber: self, word });
+            }
+            self.stopped()?;
         }
-        Ok(ReadGuard { subscriber: self })
     }
 
     /// Takes the values available now (at most `max`, and at most `capacity`), handing each to
-    /// `f`; one look at the producer's position and one update of the read position for the
-    /// batch. Returns how many were taken.
+    /// `f`; one look at the producer's position and one claim for the batch. Returns how many
+    /// were taken.
+    ///
+    /// If `f` (or `T::clone`) panics, the values not yet handed out stay unread.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv).
     ///
     /// # Examples
     ///
@@ -404,40 +691,53 @@ impl<B: BufferRef> Subscriber<B> {
     /// let mut publisher = buf.publisher().unwrap();
     /// publisher.publish_iter(1..=5);
     /// let mut sum = 0;
-    /// assert_eq!(buf.subscriber(0).unwrap().recv_batch(usize::MAX, |v| sum += v), 5);
+    /// assert_eq!(buf.subscriber(0).unwrap().recv_batch(usize::MAX, |v| sum += v), Ok(5));
     /// assert_eq!(sum, 15);
     /// ```
-    pub fn recv_batch(&mut self, max: usize, mut f: impl FnMut(B::Item)) -> usize
+    pub fn recv_batch(
+        &mut self,
+        max: usize,
+        mut f: impl FnMut(B::Item),
+    ) -> Result<usize, TryConsumeError>
     where
         B::Item: Clone,
     {
-        let buffer = self.buffer.buffer();
-        // One look at the producer's position per batch: the batch is what is available now
-        // (at most `capacity` values), so the call is bounded however fast the producer is.
-        if !buffer.has_next(self.word, &mut self.seen) {
-            return 0;
+        loop {
+            let buffer = self.buffer.buffer();
+            let word = self.word;
+            // One look at the producer's position per batch: the batch is what is available now
+            // (at most `capacity` values), so the call is bounded however fast the producer is.
+            buffer.poll(word, &mut self.seen)?;
+            let run = (self.seen.wrapping_sub(word) / ONE).min(max);
+            // SAFETY: the index was checked when this handle was made.
+            let seat = unsafe { buffer.seat(self.index) };
+            if claim(seat, word, run * ONE) {
+                let slots = buffer.storage.slots();
+                let mask = slots.len() - 1;
+                let end = word.wrapping_add(run * ONE);
+                let mut claim = Claim { buffer, seat, word: &mut self.word, next: word, end };
+                while claim.next != end {
+                    // SAFETY: the length is a non-zero power of two: the index is in bounds.
+                    let slot = unsafe { slots.get_unchecked((claim.next / ONE) & mask) };
+                    // SAFETY: below the write position `poll` saw, and claimed by us.
+                    let (value, spare) = unsafe { slot.read() };
+                    // Advance before anything that may panic (`f`, a destructor).
+                    claim.next = claim.next.wrapping_add(ONE);
+                    drop(spare);
+                    f(value);
+                }
+                return Ok(run);
+            }
+            self.stopped()?;
         }
-        let slots = buffer.storage.slots();
-        let mask = slots.len() - 1;
-        let run = (self.seen.wrapping_sub(self.word) / ONE).min(max);
-        let mut progress = Progress { local: self.word, word: &mut self.word };
-        for _ in 0..run {
-            // SAFETY: the length is a non-zero power of two, so the masked index is in bounds.
-            let slot = unsafe { slots.get_unchecked((progress.local / ONE) & mask) };
-            // SAFETY: as in `try_recv`: below the write position `has_next` saw.
-            let (value, spare) = unsafe { slot.read() };
-            // Advance before anything that may panic (`f`, a destructor).
-            progress.local = progress.local.wrapping_add(ONE);
-            drop(spare);
-            f(value);
-        }
-        drop(progress);
-        self.store_position();
-        run
     }
 
     /// Moves every value available now into `out` while it has room; returns how many. For
     /// firmware: a fixed-capacity `heapless::Vec`, no allocator.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv).
     ///
     /// # Examples
     ///
@@ -447,11 +747,14 @@ impl<B: BufferRef> Subscriber<B> {
     /// let buf: InlineBuffer<u16, 8, 1> = InlineBuffer::new();
     /// buf.publisher().unwrap().publish_iter(0..6);
     /// let mut out: heapless::Vec<u16, 4> = heapless::Vec::new();
-    /// assert_eq!(buf.subscriber(0).unwrap().drain_into(&mut out), 4);
+    /// assert_eq!(buf.subscriber(0).unwrap().drain_into(&mut out), Ok(4));
     /// assert_eq!(out, [0, 1, 2, 3]);
     /// ```
     #[cfg(feature = "heapless")]
-    pub fn drain_into<const N: usize>(&mut self, out: &mut heapless::Vec<B::Item, N>) -> usize
+    pub fn drain_into<const N: usize>(
+        &mut self,
+        out: &mut heapless::Vec<B::Item, N>,
+    ) -> Result<usize, TryConsumeError>
     where
         B::Item: Clone,
     {
@@ -465,38 +768,109 @@ impl<B: BufferRef> Subscriber<B> {
     /// Values published that this subscriber has not read yet.
     pub fn lag(&self) -> usize {
         // Relaxed: a snapshot for observation.
-        let write = self.buffer.buffer().write.load(Ordering::Relaxed) & !LOCKED;
+        let write = self.buffer.buffer().producer.word.load(Ordering::Relaxed) & !FLAGS;
         write.wrapping_sub(self.word) / ONE
+    }
+
+    /// Whether a value is ready to be read now (or the buffer is closed, or this subscriber
+    /// detached: whether a call would return something other than
+    /// [`TryConsumeError::Empty`]). For waiting loops and wakers.
+    #[inline]
+    pub fn is_ready(&mut self) -> bool {
+        match self.buffer.buffer().poll(self.word, &mut self.seen) {
+            Ok(()) => true,
+            Err(err) => err != TryConsumeError::Empty,
+        }
     }
 
     /// The buffer this subscriber reads from.
     pub fn buffer(&self) -> &Buffer<B::Item, B::Storage> {
         self.buffer.buffer()
     }
+}
 
+/// Claims the positions `word..word + count` (words) of a held seat for its holder, unless the
+/// seat is stopped (or the producer moved it). The claim decides who gives back each unit: the
+/// holder for what it claimed, the producer for the rest once the seat is stopped.
+#[inline(always)]
+fn claim(seat: &AtomicUsize, word: usize, count: usize) -> bool {
+    // Relaxed: exclusivity comes from the modification order of the seat word alone (a stop is
+    // a read-modify-write on it too); the slots are ordered by `poll` and the slot counts.
+    seat.compare_exchange(
+        word | HELD,
+        word.wrapping_add(count) | HELD,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    )
+    .is_ok()
+}
+
+/// Claimed positions `next..end` not yet read; written back to the handle when dropped. On a
+/// panic before they are read, gives them back to the seat if it is still running (the next call
+/// reads them again), and otherwise gives back their units (the seat was stopped meanwhile, so
+/// the producer no longer counts them as ours).
+struct Claim<'a, T, S: Storage<T>> {
+    buffer: &'a Buffer<T, S>,
+    seat: &'a AtomicUsize,
+    word: &'a mut usize,
+    next: usize,
+    end: usize,
+}
+
+impl<T, S: Storage<T>> Drop for Claim<'_, T, S> {
     #[inline(always)]
-    fn advance(&mut self) {
-        self.word = self.word.wrapping_add(ONE);
-        self.store_position();
+    fn drop(&mut self) {
+        if self.next != self.end {
+            self.unwind();
+        }
+        *self.word = self.next;
     }
+}
 
-    #[inline(always)]
-    fn store_position(&self) {
-        // SAFETY: `new` checked the index against the consumer count, which never changes.
-        let cursor = unsafe { self.buffer.buffer().storage.cursors().get_unchecked(self.index) };
-        // Relaxed: the shared cursor is only observed (`read_position`, `state`) while we hold
-        // the index; the Release store in `drop` orders our accesses for the next owner.
-        cursor.read.store(self.word | LOCKED, Ordering::Relaxed);
+impl<T, S: Storage<T>> Claim<'_, T, S> {
+    #[cold]
+    fn unwind(&mut self) {
+        // Relaxed: as in `claim`.
+        if self
+            .seat
+            .compare_exchange(
+                self.end | HELD,
+                self.next | HELD,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            // SAFETY: we claimed these positions and hold their units; the seat is stopped past
+            // them, so nobody else gives them back.
+            unsafe { self.buffer.give_back(self.next, self.end) };
+            self.next = self.end;
+        }
     }
 }
 
 impl<B: BufferRef> Drop for Subscriber<B> {
     fn drop(&mut self) {
-        let cursor = self.buffer.buffer().cursor(self.index);
-        // Relaxed: ordered by the Release store below.
-        cursor.cached_write.store(self.seen, Ordering::Relaxed);
-        // Release: gives the index back. Pairs with the Acquire in `lock` by the next owner.
-        cursor.read.store(self.word, Ordering::Release);
+        let buffer = self.buffer.buffer();
+        // SAFETY: the index was checked when this handle was made.
+        let seat = unsafe { buffer.seat(self.index) };
+        // Relaxed: the expected value of the compare-and-swap below.
+        let mut word = seat.load(Ordering::Relaxed);
+        // Leaves: stops the seat (its frontier is its position) and lets go of it.
+        loop {
+            // Release: pairs with the Acquire load in `apply_requests` and the Acquire
+            // compare-and-swap of the seat's next holder, so our slot accesses come before theirs.
+            match seat.compare_exchange(
+                word,
+                (word & !(HELD | JOIN)) | STOP,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        buffer.request();
     }
 }
 
@@ -510,8 +884,8 @@ impl<B: BufferRef> fmt::Debug for Subscriber<B> {
 }
 
 /// A value read in place by [`Subscriber::try_read`]; derefs to `&T`. Dropping it releases the
-/// slot (the last consumer to release a value drops it) and advances the subscriber. If it is
-/// leaked (`mem::forget`), the subscriber has not advanced: the next read sees the same value.
+/// slot (the last consumer to release a value drops it). If it is leaked (`mem::forget`), its
+/// slot stays held for good, as for a leaked `Subscriber`.
 ///
 /// It borrows the subscriber, which borrows or owns the buffer, so it cannot outlive either:
 ///
@@ -527,6 +901,8 @@ impl<B: BufferRef> fmt::Debug for Subscriber<B> {
 /// ```
 pub struct ReadGuard<'a, B: BufferRef> {
     subscriber: &'a mut Subscriber<B>,
+    /// The claimed position (word).
+    word: usize,
 }
 
 impl<B: BufferRef> Deref for ReadGuard<'_, B> {
@@ -534,22 +910,17 @@ impl<B: BufferRef> Deref for ReadGuard<'_, B> {
 
     #[inline]
     fn deref(&self) -> &B::Item {
-        let subscriber = &*self.subscriber;
-        // SAFETY: `try_read` saw the position published, and the subscriber keeps its unit of the
-        // slot until this guard is dropped.
-        unsafe { subscriber.buffer.buffer().slot(subscriber.word / ONE).get() }
+        // SAFETY: `try_read` saw the position published and claimed it; its unit is held until
+        // this guard is dropped.
+        unsafe { self.subscriber.buffer.buffer().slot(self.word / ONE).get() }
     }
 }
 
 impl<B: BufferRef> Drop for ReadGuard<'_, B> {
     fn drop(&mut self) {
-        let subscriber = &mut *self.subscriber;
-        // SAFETY: we hold the unit of the slot at the subscriber's position and give it back
-        // once; no reference from `deref` outlives the guard.
-        let last = unsafe { subscriber.buffer.buffer().slot(subscriber.word / ONE).release() };
-        subscriber.advance();
-        // The last consumer to release the value drops it, after the bookkeeping.
-        drop(last);
+        // SAFETY: we hold the unit of the claimed slot and give it back once; no reference from
+        // `deref` outlives the guard. The last consumer to release the value drops it.
+        drop(unsafe { self.subscriber.buffer.buffer().slot(self.word / ONE).release() });
     }
 }
 

@@ -70,7 +70,7 @@ mod raw;
 mod storage;
 
 pub use buffer::{Buffer, MAX_CAPACITY, MAX_CONSUMERS};
-pub use error::{ConfigError, TryConsumeError, TryPublishError};
+pub use error::{ConfigError, NoFreeSeat, TryConsumeError, TryPublishError};
 pub use handles::{BufferRef, Publisher, ReadGuard, Subscriber};
 #[cfg(feature = "alloc")]
 pub use storage::Heap;
@@ -93,12 +93,16 @@ pub type HeapBuffer<T> = Buffer<T, Heap<T>>;
 pub struct State {
     /// The number of slots.
     pub capacity: usize,
-    /// The number of consumers.
+    /// The number of consumer seats.
     pub consumers: usize,
+    /// The number of subscribed seats (not detached, vacant or joining).
+    pub subscribed: usize,
+    /// Whether the publisher has gone ([`Buffer::is_closed`]).
+    pub closed: bool,
     /// Values published so far (see [Positions](Buffer#positions) for the wrap).
     pub write_position: u64,
-    /// The index of the consumer furthest behind (the lowest index among equals), or `None`
-    /// without consumers.
+    /// The index of the subscribed consumer furthest behind (the lowest index among equals), or
+    /// `None` without subscribed consumers.
     pub slowest_consumer: Option<usize>,
     /// Values published and not yet read by every consumer: the slowest consumer's lag.
     pub held: usize,

@@ -7,12 +7,28 @@ use core::ptr;
 
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 
-/// Bit 0 of a cursor word: a call currently owns this cursor (the producer role for the write
-/// cursor, one consumer index for a read cursor).
+/// Write word, bit 0: a call or a `Publisher` holds the producer role.
 pub(crate) const LOCKED: usize = 1;
-/// One position in a cursor word. Positions are stored times two, so they wrap at
-/// `2^(usize::BITS - 1)`.
-pub(crate) const ONE: usize = 2;
+/// Write word, bit 1: the publisher has gone (`Publisher` dropped); nothing more will be
+/// published. Consumers drain what is left and then get `Closed`.
+pub(crate) const CLOSED: usize = 2;
+
+/// Seat word, bit 0: a `Subscriber` holds this seat (the index API refuses it meanwhile).
+pub(crate) const HELD: usize = 1;
+/// Seat word, bit 1: this seat may not claim positions: it is vacant, detached, leaving or not
+/// yet joined. The position then is the seat's frontier: the first position it never claimed.
+pub(crate) const STOP: usize = 2;
+/// Seat word, bit 2: the seat asks the producer to count it from the current write position.
+pub(crate) const JOIN: usize = 4;
+/// Seat word, bit 3: an index-API call (`Buffer::try_consume`) is reading this seat's position;
+/// the producer leaves the seat's requests for its next look.
+pub(crate) const BUSY: usize = 8;
+
+/// The flag bits of a write or seat word.
+pub(crate) const FLAGS: usize = 15;
+/// One position in a write or seat word. Positions are stored times sixteen, so they wrap at
+/// `2^(usize::BITS - 4)`.
+pub(crate) const ONE: usize = 16;
 
 /// The count a slot holds while no value is in it.
 const EMPTY: usize = 0;
@@ -252,27 +268,67 @@ impl<T> core::ops::Deref for Padded<T> {
     }
 }
 
-/// One consumer's cursor, on a cache line of its own (see [`Padded`]).
+/// One consumer seat, on a cache line of its own (see [`Padded`]).
 #[derive(Debug)]
 pub struct Cursor {
-    /// `position * ONE`, plus `LOCKED` while a call owns this consumer index. Positions wrap at
-    /// `2^(usize::BITS - 1)`.
+    /// The seat word: `position * ONE` plus the `HELD`, `STOP` and `JOIN` flags. While `STOP` is
+    /// clear, the position is the next one this seat reads, and a consumer claims it (before
+    /// reading the slot) by a compare-and-swap that advances it; setting `STOP` ends claiming,
+    /// so every position is given back exactly once: by the consumer that claimed it, or by the
+    /// producer for the positions at or after the frontier (see `Buffer::apply_requests`).
     pub(crate) read: AtomicUsize,
-    /// The last write-cursor word this consumer saw (`LOCKED` clear), so that it reads the
-    /// producer's cache line only when it has caught up. Only accessed by the owner of the index.
+    /// A write word the producer published (flags clear), at or after this seat's position when
+    /// stored, so that a consumer reads the producer's cache line only when it has caught up.
+    /// Stored with Release and loaded with Acquire, so a value seen here carries the producer's
+    /// publication with it, whichever thread stored it.
     pub(crate) cached_write: AtomicUsize,
+    /// Whether the producer counts this seat in the values it publishes (1) or not (0). Only
+    /// accessed by the holder of the producer role.
+    pub(crate) counted: AtomicUsize,
 }
 
 impl Cursor {
     const_unless_loom! {
-        pub(crate) fn new() -> Self {
-            Self { read: AtomicUsize::new(0), cached_write: AtomicUsize::new(0) }
+        /// A seat counted from position 0 (`subscribed`) or a vacant one.
+        pub(crate) fn new(subscribed: bool) -> Self {
+            Self {
+                read: AtomicUsize::new(if subscribed { 0 } else { STOP }),
+                cached_write: AtomicUsize::new(0),
+                counted: AtomicUsize::new(subscribed as usize),
+            }
         }
     }
 }
 
-/// Takes ownership of a cursor (the producer role, or one consumer index) for one call: returns
-/// its word (`LOCKED` clear), or `None` when another call owns it at this moment.
+/// The producer's cache line: the write word, the count of subscribed seats and the flag that
+/// tells the producer a seat asked for something.
+#[derive(Debug)]
+pub struct Producer {
+    /// `position * ONE`, plus `LOCKED` while the producer role is held and `CLOSED` once the
+    /// publisher has gone.
+    pub(crate) word: AtomicUsize,
+    /// Seats the producer counts in each value it publishes. Only accessed by the holder of the
+    /// producer role.
+    pub(crate) readers: AtomicUsize,
+    /// Non-zero when a seat has asked to join or leave (or was detached) since the producer last
+    /// looked; the producer applies such requests before its next value.
+    pub(crate) pending: AtomicUsize,
+}
+
+impl Producer {
+    const_unless_loom! {
+        pub(crate) fn new(readers: usize) -> Self {
+            Self {
+                word: AtomicUsize::new(0),
+                readers: AtomicUsize::new(readers),
+                pending: AtomicUsize::new(0),
+            }
+        }
+    }
+}
+
+/// Takes the producer role: returns the write word (`LOCKED` clear), or `None` when another
+/// call or a `Publisher` holds it at this moment.
 ///
 /// A `fetch_or` that sets `LOCKED`: one `lock bts` on x86. A caller refused because `LOCKED` was
 /// already set writes the value that was there, which changes nothing; being a read-modify-write,
@@ -285,9 +341,9 @@ impl Cursor {
 pub(crate) fn lock(cursor: &AtomicUsize) -> Option<usize> {
     #[cfg(not(multicast_loom))]
     {
-        // Acquire: pairs with the Release store that ended the previous owner's turn
-        // (`Unlock::drop`, either store at the end of `Buffer::try_publish`, `Publisher::drop`,
-        // `Subscriber::drop`), so its accesses to the slots and the cursor happen before ours.
+        // Acquire: pairs with the Release store that ended the previous holder's turn (either
+        // store at the end of `Buffer::try_publish`, `Publisher::drop`), so its accesses to the
+        // slots and the producer's line happen before ours.
         if cursor.fetch_or(LOCKED, Ordering::Acquire) & LOCKED != 0 {
             return None;
         }
@@ -306,18 +362,40 @@ pub(crate) fn lock(cursor: &AtomicUsize) -> Option<usize> {
     }
 }
 
-/// Puts a word back into a cursor when dropped, also on unwind: ends a call's ownership of a
-/// cursor, and on a panic inside `T::clone` leaves the position where it was.
+/// Ends an index-API call's hold on a seat (`BUSY`) when dropped, also on unwind, advancing its
+/// position by `advance` (`ONE` once a value was read, 0 otherwise).
 pub(crate) struct Unlock<'a> {
-    pub(crate) cursor: &'a AtomicUsize,
-    pub(crate) word: usize,
+    pub(crate) seat: &'a AtomicUsize,
+    pub(crate) advance: usize,
 }
 
 impl Drop for Unlock<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        // Release: pairs with the Acquire compare-and-swap in `lock` by the next owner of this
-        // consumer index.
-        self.cursor.store(self.word, Ordering::Release);
+        // Clears BUSY (which is set) and adds `advance` in one read-modify-write, keeping a STOP
+        // that `detach` may have set meanwhile. Release: pairs with the Acquire compare-and-swap
+        // in `try_consume` by the next call with this index, and with the Acquire load in
+        // `apply_requests`.
+        self.seat.fetch_add(self.advance.wrapping_sub(BUSY), Ordering::Release);
+    }
+}
+
+/// Asks for a stopped seat to be counted again: if its flags are exactly `STOP | expect` (so
+/// not joining already, and not in an index-API call), adds `JOIN | add`. Returns whether it
+/// did; the caller then raises the requests flag (`Buffer::request`).
+pub(crate) fn join(seat: &AtomicUsize, expect: usize, add: usize) -> bool {
+    // Relaxed: the expected value of the compare-and-swap below.
+    let mut word = seat.load(Ordering::Relaxed);
+    loop {
+        if word & FLAGS != STOP | expect {
+            return false;
+        }
+        // Acquire: pairs with the Release read-modify-writes of the seat word (a previous
+        // holder's `Subscriber::drop`), so its accesses happen before ours. Release: pairs with
+        // the Acquire load in `apply_requests`.
+        match seat.compare_exchange(word, word | JOIN | add, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => word = now,
+        }
     }
 }

@@ -32,10 +32,15 @@ pub struct Inline<T, const CAP: usize, const N: usize> {
 
 #[cfg(not(multicast_loom))]
 impl<T, const CAP: usize, const N: usize> Inline<T, CAP, N> {
-    pub(crate) const fn new() -> Self {
+    /// Every seat subscribed from position 0 (`subscribed`), or every seat vacant.
+    pub(crate) const fn new(subscribed: bool) -> Self {
         Self {
             slots: [const { Slot::new() }; CAP],
-            cursors: [const { Padded::new(Cursor::new()) }; N],
+            cursors: if subscribed {
+                [const { Padded::new(Cursor::new(true)) }; N]
+            } else {
+                [const { Padded::new(Cursor::new(false)) }; N]
+            },
         }
     }
 }
@@ -73,10 +78,10 @@ pub struct Heap<T> {
 
 #[cfg(feature = "alloc")]
 impl<T> Heap<T> {
-    pub(crate) fn new(capacity: usize, consumers: usize) -> Self {
+    pub(crate) fn new(capacity: usize, consumers: usize, subscribed: bool) -> Self {
         Self {
             slots: (0..capacity).map(|_| Slot::new()).collect(),
-            cursors: (0..consumers).map(|_| Padded::new(Cursor::new())).collect(),
+            cursors: (0..consumers).map(|_| Padded::new(Cursor::new(subscribed))).collect(),
         }
     }
 }

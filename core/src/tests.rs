@@ -302,15 +302,17 @@ fn handles_hold_their_roles_until_dropped() {
     assert_eq!(subscriber.try_recv(), Ok(1));
     assert_eq!(buf.read_position(0), 1, "position visible while the subscriber lives");
     publisher.try_publish(2).unwrap();
+    // Another handle on the index-API seat 1 continues from its position.
+    let mut other = buf.subscriber(1).unwrap();
+    assert_eq!(other.try_recv(), Ok(1));
+    assert_eq!(other.lag(), 1);
     drop((publisher, subscriber));
-    // The index API takes over where the handles stopped.
-    buf.try_publish(3).unwrap();
-    assert_eq!(buf.consume(0), Some(2));
-    assert_eq!(buf.consume(0), Some(3));
-    assert_eq!(buf.consume(1), Some(1));
-    let mut again = buf.subscriber(1).unwrap();
-    assert_eq!(again.try_recv(), Ok(2));
-    assert_eq!(again.lag(), 1);
+    // Dropping the subscriber left seat 0; dropping the publisher closed the buffer.
+    assert_eq!(buf.try_consume(0), Err(TryConsumeError::Detached { missed: 1 }));
+    assert_eq!(buf.try_publish(3), Err(TryPublishError::Closed(3)));
+    assert_eq!(other.try_recv(), Ok(2));
+    assert_eq!(other.try_recv(), Err(TryConsumeError::Closed));
+    assert!(buf.publisher().is_none(), "closed for good");
 }
 
 #[test]
@@ -376,28 +378,31 @@ fn batches_publish_and_consume_with_one_position_update() {
     assert_eq!(publisher.publish_iter(&mut values), 0, "full");
     let mut sub0 = buf.subscriber(0).unwrap();
     let mut got = Vec::new();
-    assert_eq!(sub0.recv_batch(3, |v| got.push(v)), 3);
-    assert_eq!(sub0.recv_batch(usize::MAX, |v| got.push(v)), 5);
+    assert_eq!(sub0.recv_batch(3, |v| got.push(v)), Ok(3));
+    assert_eq!(sub0.recv_batch(usize::MAX, |v| got.push(v)), Ok(5));
+    assert_eq!(sub0.recv_batch(usize::MAX, |v| got.push(v)), Err(TryConsumeError::Empty));
     assert_eq!(got, (0..8).collect::<Vec<_>>());
     assert_eq!(publisher.publish_iter(&mut values), 0, "consumer 1 still holds every slot");
     let mut sub1 = buf.subscriber(1).unwrap();
-    assert_eq!(sub1.recv_batch(2, drop), 2);
+    assert_eq!(sub1.recv_batch(2, drop), Ok(2));
     assert_eq!(publisher.publish_iter(&mut values), 2);
     assert_eq!(values.next(), Some(10), "nothing taken from the iterator was lost");
 }
 
 #[test]
-fn zero_consumer_publisher_drops_at_once() {
+fn zero_consumers_the_index_api_drops_and_a_publisher_gets_the_value_back() {
     let counters = Counters::new();
     let buf = HeapBuffer::new(2, 0);
+    buf.try_publish(counters.make(0)).unwrap();
+    assert_eq!((counters.drops.get(), buf.write_position()), (1, 1), "the seed's behaviour");
     let mut publisher = buf.publisher().unwrap();
-    let mut values = (0..5).map(|i| counters.make(i));
-    // At most one lap per call, even though there is always room.
-    assert_eq!(publisher.publish_iter(&mut values), 2);
-    assert_eq!(publisher.publish_iter(&mut values), 2);
-    assert_eq!(publisher.publish_iter(&mut values), 1);
-    assert_eq!(counters.drops.get(), 5);
-    assert_eq!(buf.write_position(), 5);
+    let err = publisher.try_publish(counters.make(1)).unwrap_err();
+    assert!(err.is_disconnected());
+    assert_eq!(err.into_inner().value, 1);
+    let mut values = (2..5).map(|i| counters.make(i));
+    assert_eq!(publisher.publish_iter(&mut values), 0);
+    assert_eq!(values.next().map(|v| v.value), Some(2), "nothing taken from the iterator");
+    assert_eq!(buf.write_position(), 1);
 }
 
 #[test]
@@ -445,9 +450,185 @@ fn drain_into_a_heapless_vec() {
     buf.publisher().unwrap().publish_iter(0..8);
     let mut sub = buf.subscriber(0).unwrap();
     let mut out: heapless::Vec<u8, 5> = heapless::Vec::new();
-    assert_eq!(sub.drain_into(&mut out), 5);
-    assert_eq!(sub.drain_into(&mut out), 0, "full");
+    assert_eq!(sub.drain_into(&mut out), Ok(5));
+    assert_eq!(sub.drain_into(&mut out), Ok(0), "full");
     out.clear();
-    assert_eq!(sub.drain_into(&mut out), 3);
+    assert_eq!(sub.drain_into(&mut out), Ok(3));
     assert_eq!(out, [5, 6, 7]);
+}
+
+#[test]
+fn subscribers_join_at_the_current_position_and_leaving_gives_back_their_slots() {
+    let counters = Counters::new();
+    let buf = HeapBuffer::with_seats(4, 2);
+    let mut publisher = buf.publisher().unwrap();
+    assert_eq!(publisher.subscribers(), 0);
+    let mut early = buf.subscribe().unwrap();
+    publisher.try_publish(counters.make(0)).unwrap();
+    let mut late = buf.subscribe().unwrap();
+    assert_eq!(buf.subscribe().unwrap_err(), crate::NoFreeSeat { seats: 2 });
+    assert_eq!(late.try_recv().map(|v| v.value), Err(TryConsumeError::Empty), "joins after 0");
+    publisher.try_publish(counters.make(1)).unwrap();
+    assert_eq!(publisher.subscribers(), 2);
+    assert_eq!(late.try_recv().map(|v| v.value), Ok(1));
+    assert_eq!(early.try_recv().map(|v| v.value), Ok(0));
+    publisher.try_publish(counters.make(2)).unwrap();
+    publisher.try_publish(counters.make(3)).unwrap();
+    // `late` leaves with 2 and 3 unread; `early` still has 1, 2, 3 to read.
+    drop(late);
+    assert_eq!(counters.alive(4), 3, "0 and 1 were read by both; 2 and 3 still held");
+    publisher.try_publish(counters.make(4)).unwrap();
+    assert_eq!(publisher.subscribers(), 1);
+    let got: Vec<u32> = core::iter::from_fn(|| early.try_recv().ok()).map(|v| v.value).collect();
+    assert_eq!(got, [1, 2, 3, 4]);
+    assert_eq!(counters.alive(5), 0, "each value dropped exactly once");
+    // The seat is free again, and with every subscriber gone the publisher learns it.
+    drop(early);
+    let err = publisher.try_publish(counters.make(5)).unwrap_err();
+    assert!(err.is_disconnected());
+    assert!(buf.subscribe().is_ok());
+}
+
+#[test]
+fn a_leaving_subscriber_unblocks_a_full_buffer() {
+    let buf: InlineBuffer<u32, 2, 2> = InlineBuffer::with_seats();
+    let mut publisher = buf.publisher().unwrap();
+    let mut reader = buf.subscribe().unwrap();
+    let stalled = buf.subscribe().unwrap();
+    publisher.try_publish(0).unwrap(); // counts both seats (their joins applied first)
+    publisher.try_publish(1).unwrap();
+    assert_eq!(reader.try_recv(), Ok(0));
+    assert!(publisher.try_publish(2).unwrap_err().is_full(), "the stalled one holds slot 0");
+    drop(stalled);
+    publisher.try_publish(2).unwrap();
+    assert_eq!((reader.try_recv(), reader.try_recv()), (Ok(1), Ok(2)));
+}
+
+#[test]
+fn a_detached_subscriber_is_told_what_it_missed_and_can_rejoin() {
+    let counters = Counters::new();
+    let buf = HeapBuffer::new(2, 2);
+    let mut publisher = buf.publisher().unwrap();
+    let mut fast = buf.subscriber(0).unwrap();
+    let mut slow = buf.subscriber(1).unwrap();
+    for i in 0..2 {
+        publisher.try_publish(counters.make(i)).unwrap();
+        assert_eq!(fast.try_recv().map(|v| v.value), Ok(i));
+    }
+    assert_eq!(slow.lag(), 2);
+    assert!(buf.detach(1));
+    assert!(!buf.detach(1), "already detached");
+    assert_eq!(buf.subscribed(), 1);
+    // The producer gives back the slow one's units before its next value: 0 and 1 are dropped.
+    publisher.try_publish(counters.make(2)).unwrap();
+    assert_eq!(counters.alive(3), 1);
+    assert_eq!(slow.try_recv().map(|v| v.value), Err(TryConsumeError::Detached { missed: 3 }));
+    assert!(slow.rejoin());
+    assert!(!slow.rejoin(), "already rejoining");
+    assert_eq!(slow.try_recv().map(|v| v.value), Err(TryConsumeError::Empty));
+    publisher.try_publish(counters.make(3)).unwrap();
+    assert_eq!(slow.try_recv().map(|v| v.value), Ok(3));
+    assert_eq!(fast.try_recv().map(|v| v.value), Ok(2));
+    assert_eq!(fast.try_recv().map(|v| v.value), Ok(3));
+    assert_eq!(counters.alive(4), 0);
+}
+
+#[test]
+fn a_value_read_in_place_stays_valid_when_its_reader_is_detached() {
+    let counters = Counters::new();
+    let buf = HeapBuffer::new(2, 1);
+    let mut publisher = buf.publisher().unwrap();
+    let mut sub = buf.subscriber(0).unwrap();
+    publisher.try_publish(counters.make(7)).unwrap();
+    publisher.try_publish(counters.make(8)).unwrap();
+    let guard = sub.try_read().unwrap();
+    buf.detach(0);
+    // The producer gives back value 8 (never claimed) but not 7, which the guard still reads.
+    assert_eq!(publisher.subscribers(), 0);
+    assert_eq!(counters.alive(2), 1);
+    assert_eq!(guard.value, 7);
+    drop(guard);
+    assert_eq!(counters.alive(2), 0, "the guard's release dropped 7");
+    assert!(matches!(sub.try_recv(), Err(TryConsumeError::Detached { missed: 1 })));
+}
+
+#[test]
+fn the_lag_limit_detaches_a_stalled_consumer_instead_of_blocking() {
+    let buf = HeapBuffer::new(4, 3);
+    let mut publisher = buf.publisher().unwrap();
+    publisher.set_lag_limit(Some(2));
+    let mut subs: Vec<_> = (0..3).map(|i| buf.subscriber(i).unwrap()).collect();
+    for v in 0..20u32 {
+        publisher.try_publish(v).unwrap();
+        assert_eq!(subs[0].try_recv(), Ok(v));
+        if v % 2 == 0 {
+            // Two behind at most: keeps up well enough.
+            while subs[1].try_recv().is_ok() {}
+        }
+    }
+    assert_eq!(subs[2].try_recv(), Err(TryConsumeError::Detached { missed: 20 }));
+    assert!(subs[1].try_recv().is_ok() || subs[1].lag() == 0, "never detached");
+    // Without a limit, backpressure as before.
+    publisher.set_lag_limit(None);
+    for v in 20..24 {
+        publisher.try_publish(v).unwrap();
+    }
+    assert!(publisher.try_publish(24).unwrap_err().is_full());
+}
+
+#[test]
+fn the_index_api_detaches_and_rejoins_too() {
+    let buf: InlineBuffer<u32, 2, 2> = InlineBuffer::new();
+    buf.try_publish(1).unwrap();
+    buf.try_publish(2).unwrap();
+    assert_eq!(buf.detach_lagging(1), 2);
+    assert_eq!(buf.state().subscribed, 0);
+    assert_eq!(buf.try_consume(0), Err(TryConsumeError::Detached { missed: 2 }));
+    assert!(buf.rejoin(0));
+    assert_eq!(buf.try_consume(0), Err(TryConsumeError::Empty), "joining");
+    buf.try_publish(3).unwrap();
+    assert_eq!(buf.try_consume(0), Ok(3));
+    assert_eq!(buf.try_consume(0), Err(TryConsumeError::Empty));
+    assert_eq!(buf.state().subscribed, 1);
+    // A seat held by an index-API call is left for the producer's next look.
+    buf.hold(Some(0), true);
+    assert!(buf.detach(0));
+    buf.try_publish(4).unwrap();
+    buf.hold(Some(0), false);
+    buf.try_publish(5).unwrap();
+    assert!(buf.try_publish(6).is_ok(), "seat 0's units were given back on the second look");
+}
+
+#[test]
+fn closing_lets_consumers_drain_then_says_closed() {
+    let buf = HeapBuffer::new(4, 2);
+    let mut publisher = buf.publisher().unwrap();
+    let mut sub = buf.subscriber(0).unwrap();
+    publisher.publish_iter(0..3u8);
+    drop(publisher);
+    assert!(buf.is_closed() && buf.state().closed);
+    assert_eq!(sub.recv_batch(2, drop), Ok(2));
+    assert_eq!(sub.try_recv(), Ok(2));
+    assert_eq!(sub.try_recv(), Err(TryConsumeError::Closed));
+    assert!(sub.is_ready(), "a closed buffer wakes waiters");
+    assert_eq!(buf.consume(1), Some(0));
+    assert_eq!(buf.try_publish(9), Err(TryPublishError::Closed(9)));
+}
+
+#[test]
+fn a_panicking_clone_after_the_claim_gives_the_position_back() {
+    #[derive(Debug, PartialEq)]
+    struct Fragile(u32);
+    impl Clone for Fragile {
+        fn clone(&self) -> Self {
+            assert_ne!(self.0, 1, "clone refuses 1");
+            Fragile(self.0)
+        }
+    }
+    let buf = HeapBuffer::new(4, 2);
+    let mut sub = buf.subscriber(0).unwrap();
+    buf.try_publish(Fragile(1)).unwrap();
+    assert!(catch_unwind(AssertUnwindSafe(|| sub.try_recv())).is_err());
+    assert_eq!(buf.read_position(0), 0, "given back");
+    assert_eq!(sub.try_read().map(|v| v.0), Ok(1), "the same value comes again");
 }

@@ -111,7 +111,8 @@ pub fn mb_ib_batch_publish(publisher: &mut HeapPublisher, first: u64) -> usize {
 #[inline(never)]
 pub fn mb_ib_batch_recv(subscriber: &mut HeapSubscriber) -> (usize, u64) {
     let mut sum = 0u64;
-    let taken = subscriber.recv_batch(usize::MAX, |value| sum = sum.wrapping_add(value));
+    let taken =
+        subscriber.recv_batch(usize::MAX, |value| sum = sum.wrapping_add(value)).unwrap_or(0);
     (taken, sum)
 }
 
@@ -155,7 +156,8 @@ pub fn mb_ib_inline1_batch_publish(publisher: &mut Publisher<Inline1>, first: u6
 #[inline(never)]
 pub fn mb_ib_inline1_batch_recv(subscriber: &mut Subscriber<Inline1>) -> (usize, u64) {
     let mut sum = 0u64;
-    let taken = subscriber.recv_batch(usize::MAX, |value| sum = sum.wrapping_add(value));
+    let taken =
+        subscriber.recv_batch(usize::MAX, |value| sum = sum.wrapping_add(value)).unwrap_or(0);
     (taken, sum)
 }
 
@@ -171,7 +173,8 @@ pub fn mb_ib_inline4_batch_publish(publisher: &mut Publisher<Inline4>, first: u6
 #[inline(never)]
 pub fn mb_ib_inline4_batch_recv(subscriber: &mut Subscriber<Inline4>) -> (usize, u64) {
     let mut sum = 0u64;
-    let taken = subscriber.recv_batch(usize::MAX, |value| sum = sum.wrapping_add(value));
+    let taken =
+        subscriber.recv_batch(usize::MAX, |value| sum = sum.wrapping_add(value)).unwrap_or(0);
     (taken, sum)
 }
 

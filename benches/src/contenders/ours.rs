@@ -147,7 +147,7 @@ impl<P: Payload> Contender<P> for OursBatch {
             .map(|mut subscriber| {
                 move |checker: &mut Checker<P>, backoff: &mut Backoff| -> Result<(), Abort> {
                     while !checker.done() {
-                        if subscriber.recv_batch(usize::MAX, |value| checker.see(value)) == 0 {
+                        if subscriber.recv_batch(usize::MAX, |value| checker.see(value)).is_err() {
                             backoff.snooze()?;
                         } else {
                             backoff.reset();
