@@ -182,6 +182,8 @@ pub struct Publisher<B: BufferRef> {
     word: usize,
     /// Detach consumers more than this many values behind when the buffer is full.
     lag_limit: Option<usize>,
+    /// Called after each publish (see `set_notify`).
+    notify: Option<fn()>,
 }
 
 impl<B: BufferRef> Publisher<B> {
@@ -211,7 +213,7 @@ impl<B: BufferRef> Publisher<B> {
             shared.store(word, Ordering::Release);
             return None;
         }
-        Some(Self { buffer, word, lag_limit: None })
+        Some(Self { buffer, word, lag_limit: None, notify: None })
     }
 
     /// Publishes `value` to every subscribed consumer, or gives it back.
@@ -245,6 +247,9 @@ impl<B: BufferRef> Publisher<B> {
                 // Release: publishes the slot. Pairs with the Acquire load in `poll`. LOCKED
                 // stays set: we keep the role.
                 buffer.producer.word.store(next | LOCKED, Ordering::Release);
+                if let Some(notify) = self.notify {
+                    notify();
+                }
                 Ok(())
             }
             Ok(Some(value)) => Err(TryPublishError::Disconnected(value)),
@@ -292,6 +297,32 @@ impl<B: BufferRef> Publisher<B> {
     /// ```
     pub fn set_lag_limit(&mut self, limit: Option<usize>) {
         self.lag_limit = limit;
+    }
+
+    /// Sets a function to call after each successful publish (and batch): the interrupt-safe
+    /// way for firmware to be told that data arrived, for example by pending the interrupt of
+    /// the consumer's task or signalling an event. It runs in the publisher's context (an
+    /// interrupt handler, if that is where the publisher runs), after the value is visible, so
+    /// it must be short and must not block. With `None` (the default) the publisher calls
+    /// nothing: the cost of not using it is one test of a register.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicBool, Ordering};
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// static DATA_READY: AtomicBool = AtomicBool::new(false);
+    /// static SAMPLES: InlineBuffer<u16, 8, 1> = InlineBuffer::new();
+    ///
+    /// let mut publisher = SAMPLES.publisher().unwrap();
+    /// // In firmware: `|| cortex_m::peripheral::NVIC::pend(Interrupt::SWI0)`, or a signal.
+    /// publisher.set_notify(Some(|| DATA_READY.store(true, Ordering::Release)));
+    /// publisher.try_publish(512).unwrap();
+    /// assert!(DATA_READY.swap(false, Ordering::Acquire));
+    /// ```
+    pub fn set_notify(&mut self, notify: Option<fn()>) {
+        self.notify = notify;
     }
 
     /// The number of subscribed consumers, after applying the latest subscriptions and
@@ -368,6 +399,9 @@ impl<B: BufferRef> Publisher<B> {
         if published != 0 {
             // Release: publishes the whole batch. Pairs with the Acquire load in `poll`.
             buffer.producer.word.store(end | LOCKED, Ordering::Release);
+            if let Some(notify) = self.notify {
+                notify();
+            }
         }
         published
     }
