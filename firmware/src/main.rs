@@ -2,25 +2,31 @@
 //! side of a `static` buffer and thread mode on the other:
 //!
 //! - test A: thread mode publishes, the SysTick handler consumes (both consumer indices);
-//! - test B: the SysTick handler publishes, thread mode consumes (both consumer indices).
+//! - test B: the SysTick handler publishes, thread mode consumes (both consumer indices);
+//! - test C: the SysTick handler holds a `Publisher` whose notify function tells thread mode
+//!   that data arrived; thread-mode `Subscriber`s take seats, leave, come back and are detached.
 //!
-//! Each checks that every value reaches every consumer exactly once and in order, and that
-//! backpressure ([`TryPublishError::Full`](multicast_buffer_core::TryPublishError::Full)) hands
-//! the refused value back, which is then retried. The log is defmt over semihosting; the
-//! semihosting exit status is 0 on success and 1 on a failed check, a panic, a fault or a
-//! timeout. Every wait is bounded, so a bug fails the run instead of hanging it.
+//! Tests A and B check that every value reaches every consumer exactly once and in order, and
+//! that backpressure ([`TryPublishError::Full`](multicast_buffer_core::TryPublishError::Full))
+//! hands the refused value back, which is then retried. Test C is described at [`test_c`].
+//!
+//! The log is defmt over semihosting; the semihosting exit status is 0 on success and 1 on a
+//! failed check, a panic, a fault or a timeout. Every wait is bounded (in SysTick periods), so a
+//! bug fails the run instead of hanging it.
 #![no_std]
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+use core::cell::RefCell;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering::Relaxed};
 
+use cortex_m::interrupt::{self, Mutex};
 use cortex_m::peripheral::{syst::SystClkSource, SYST};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::debug;
 use defmt_semihosting as _;
-use multicast_buffer_core::{InlineBuffer, TryConsumeError};
+use multicast_buffer_core::{InlineBuffer, NoFreeSeat, Publisher, Subscriber, TryConsumeError};
 
 const CAP: usize = 16;
 const CONSUMERS: usize = 2;
@@ -42,6 +48,17 @@ const SPIN_LIMIT: u32 = 20_000_000;
 static BUS_A: Bus = InlineBuffer::new();
 static BUS_B: Bus = InlineBuffer::new();
 
+/// Test C: seats that subscribers take and leave at run time.
+const SEATS: usize = 3;
+type Seats = InlineBuffer<u32, CAP, SEATS>;
+static BUS_C: Seats = InlineBuffer::with_seats();
+/// Test C: the publisher, moved in by thread mode and used by the SysTick handler, which drops
+/// it (closing the buffer) after the last value. Thread mode borrows it to set the lag limit.
+static PUBLISHER: Mutex<RefCell<Option<Publisher<&'static Seats>>>> =
+    Mutex::new(RefCell::new(None));
+/// Test C: a consumer further behind than this is detached when the buffer is full.
+const LAG_LIMIT: usize = CAP / 2;
+
 // State shared between thread mode and the SysTick handler. Each variable has a single writer,
 // so load + store replaces read-modify-write (which thumbv6m lacks). Relaxed: one core, and the
 // buffer's own atomics order the values themselves.
@@ -49,6 +66,7 @@ static BUS_B: Bus = InlineBuffer::new();
 const IDLE: u8 = 0;
 const TEST_A: u8 = 1;
 const TEST_B: u8 = 2;
+const TEST_C: u8 = 3;
 /// What the SysTick handler does. Written by thread mode.
 static MODE: AtomicU8 = AtomicU8::new(IDLE);
 /// SysTick periods so far. Written by the handler.
@@ -59,6 +77,16 @@ static A_NEXT: [AtomicU32; CONSUMERS] = [const { AtomicU32::new(0) }; CONSUMERS]
 static B_NEXT: AtomicU32 = AtomicU32::new(0);
 /// Test B: how often the buffer refused a value as `Full`. Written by the handler.
 static B_REFUSALS: AtomicU32 = AtomicU32::new(0);
+/// Test C: the next value to publish. Written by the handler.
+static C_NEXT: AtomicU32 = AtomicU32::new(0);
+/// Test C: the handler publishes while `C_NEXT` is below this. Written by thread mode.
+static C_LIMIT: AtomicU32 = AtomicU32::new(0);
+/// Test C: how often the buffer refused a value as `Full`. Written by the handler.
+static C_REFUSALS: AtomicU32 = AtomicU32::new(0);
+/// Test C: set by the publisher's notify function, cleared by thread mode.
+static DATA_READY: AtomicBool = AtomicBool::new(false);
+/// Test C: calls of the notify function. Written by the handler (in `notify`).
+static NOTIFIES: AtomicU32 = AtomicU32::new(0);
 
 #[entry]
 fn main() -> ! {
@@ -76,6 +104,7 @@ fn main() -> ! {
     syst.set_reload(RELOAD - 1);
     test_a(syst);
     test_b(syst);
+    test_c(syst);
     defmt::info!("all tests passed");
     exit(true)
 }
@@ -146,6 +175,164 @@ fn test_b(syst: &mut SYST) {
     );
 }
 
+/// The SysTick handler publishes through a [`Publisher`] (lag limit and notify function set from
+/// thread mode); thread-mode [`Subscriber`]s on vacant seats come and go:
+///
+/// - `steady` subscribes before the first value and stays: it must read every value in order;
+/// - `transient` subscribes later (it must start no earlier than the write position at that
+///   moment), leaves with a full buffer's worth unread, and subscribes again on the same seat;
+///   while it is away the publisher must not see `Full` (its slots were given back);
+/// - `stalled` subscribes and never reads until the lag limit detaches it: `Detached { missed }`
+///   with the exact count, then it rejoins and reads to the end;
+/// - with every seat taken, `subscribe` fails with `NoFreeSeat`.
+///
+/// Thread mode sleeps (`wfi`) until the notify function says that data arrived.
+fn test_c(syst: &mut SYST) {
+    defmt::info!("test C: SysTick holds a Publisher; subscribers join, leave and are detached");
+    let mut steady = Reader::subscribe();
+    let mut publisher = defmt::unwrap!(BUS_C.publisher());
+    publisher.set_notify(Some(notify));
+    interrupt::free(|cs| PUBLISHER.borrow(cs).replace(Some(publisher)));
+    let start = TICKS.load(Relaxed);
+    start_ticks(syst, TEST_C);
+    let cap = CAP as u32;
+    publish_until(2 * cap, &mut [&mut steady]);
+
+    // Two more subscribers: every seat is taken.
+    let mut transient = Reader::subscribe();
+    let mut stalled = Reader::subscribe();
+    let stalled_from = stalled.next;
+    defmt::assert_eq!(BUS_C.subscribe().err(), Some(NoFreeSeat { seats: SEATS }));
+    publish_until(stalled_from + cap / 2, &mut [&mut steady, &mut transient]);
+
+    // The stalled subscriber fills the buffer: the lag limit detaches it.
+    let refusals = C_REFUSALS.load(Relaxed);
+    set_lag_limit(Some(LAG_LIMIT));
+    let limit = stalled_from + cap + cap / 2;
+    publish_until(limit, &mut [&mut steady, &mut transient]);
+    set_lag_limit(None);
+    let missed = u64::from(limit - stalled_from);
+    defmt::assert_eq!(stalled.sub.try_recv(), Err(TryConsumeError::Detached { missed }));
+    defmt::assert_eq!(BUS_C.subscribed(), 2);
+    defmt::assert!(stalled.sub.rejoin());
+    stalled.next = limit;
+    defmt::assert_eq!(stalled.sub.try_recv(), Err(TryConsumeError::Empty), "joined early");
+
+    // The transient subscriber leaves holding every slot...
+    let limit = limit + cap;
+    publish_until(limit, &mut [&mut steady, &mut stalled]);
+    let state = BUS_C.state();
+    let seat = transient.sub.index();
+    defmt::assert!(state.held == CAP && state.slowest_consumer == Some(seat), "{}", state);
+    drop(transient);
+    // ...which the publisher gets back: a buffer's worth fits while nobody reads.
+    let limit = limit + cap;
+    publish_until(limit, &mut []);
+    defmt::assert_eq!(C_REFUSALS.load(Relaxed), refusals, "Full without a stalled subscriber");
+
+    // It comes back on the same seat; everyone reads to the end, when the publisher goes.
+    let mut transient = Reader::subscribe();
+    defmt::assert_eq!(transient.sub.index(), seat);
+    let rejoined_at = transient.next;
+    publish_until(COUNT, &mut [&mut steady, &mut stalled, &mut transient]);
+    stop_ticks(syst);
+    for reader in [&mut steady, &mut stalled, &mut transient] {
+        defmt::assert_eq!(reader.sub.try_recv(), Err(TryConsumeError::Closed));
+    }
+    let state = BUS_C.state();
+    defmt::assert!(state.closed && state.held == 0, "{}", state);
+    defmt::assert_eq!(NOTIFIES.load(Relaxed), COUNT, "one notification per value");
+    defmt::info!(
+        "test C passed: {=u32} values to the steady subscriber in order; stalled one detached after missing {=u64}; transient one rejoined seat {=usize} at {=u32}; {=u32} notifications; {=u32} ticks",
+        COUNT,
+        missed,
+        seat,
+        rejoined_at,
+        NOTIFIES.load(Relaxed),
+        TICKS.load(Relaxed).wrapping_sub(start)
+    );
+}
+
+/// Test C: a subscriber and the next value it expects.
+struct Reader {
+    sub: Subscriber<&'static Seats>,
+    next: u32,
+    /// Whether it has read a value since it (re)joined: then `next` is exact, else a lower
+    /// bound.
+    started: bool,
+}
+
+impl Reader {
+    /// Takes a vacant seat; it must start no earlier than the write position now.
+    fn subscribe() -> Self {
+        let next = BUS_C.write_position() as u32;
+        let mut sub = defmt::unwrap!(BUS_C.subscribe());
+        // Joins at the producer's next value: nothing yet.
+        defmt::assert_eq!(sub.try_recv(), Err(TryConsumeError::Empty), "joined early");
+        Self { sub, next, started: next == 0 }
+    }
+
+    /// Reads every value there is now, checking that each is the next.
+    fn read(&mut self) {
+        loop {
+            match self.sub.try_recv() {
+                Ok(value) => {
+                    if !self.started {
+                        defmt::assert!(value >= self.next, "joined before the write position");
+                        self.next = value;
+                        self.started = true;
+                    }
+                    defmt::assert_eq!(
+                        value,
+                        self.next,
+                        "seat {=usize}: wrong value",
+                        self.sub.index()
+                    );
+                    self.next += 1;
+                }
+                Err(TryConsumeError::Empty | TryConsumeError::Closed) => return,
+                Err(err) => defmt::panic!("seat {=usize}: {}", self.sub.index(), err),
+            }
+        }
+    }
+}
+
+/// Test C: lets the handler publish up to `limit` and waits until it has and each of `readers`
+/// has read up to there, sleeping until the notify function signals new data.
+fn publish_until(limit: u32, readers: &mut [&mut Reader]) {
+    C_LIMIT.store(limit, Relaxed);
+    let start = TICKS.load(Relaxed);
+    loop {
+        // Cleared before reading: a value published after this sets it again.
+        DATA_READY.store(false, Relaxed);
+        readers.iter_mut().for_each(|reader| reader.read());
+        if C_NEXT.load(Relaxed) == limit && readers.iter().all(|reader| reader.next == limit) {
+            return;
+        }
+        while !DATA_READY.load(Relaxed) {
+            defmt::assert!(
+                TICKS.load(Relaxed).wrapping_sub(start) <= TIMEOUT_TICKS,
+                "timed out waiting for value {=u32}",
+                limit
+            );
+            // Woken by the next SysTick at the latest.
+            cortex_m::asm::wfi();
+        }
+    }
+}
+
+/// Test C: the publisher's notify function, called by it in the SysTick handler.
+fn notify() {
+    DATA_READY.store(true, Relaxed);
+    NOTIFIES.store(NOTIFIES.load(Relaxed) + 1, Relaxed);
+}
+
+fn set_lag_limit(limit: Option<usize>) {
+    interrupt::free(|cs| {
+        defmt::unwrap!(PUBLISHER.borrow(cs).borrow_mut().as_mut()).set_lag_limit(limit);
+    });
+}
+
 #[exception]
 fn SysTick() {
     TICKS.store(TICKS.load(Relaxed).wrapping_add(1), Relaxed);
@@ -179,6 +366,29 @@ fn SysTick() {
                 }
             }
         }
+        TEST_C => interrupt::free(|cs| {
+            let mut publisher = PUBLISHER.borrow(cs).borrow_mut();
+            let Some(handle) = publisher.as_mut() else { return };
+            for _ in 0..PUBLISH_BATCH {
+                let value = C_NEXT.load(Relaxed);
+                if value == C_LIMIT.load(Relaxed) {
+                    break;
+                }
+                match handle.try_publish(value) {
+                    Ok(()) => C_NEXT.store(value + 1, Relaxed),
+                    Err(refused) => {
+                        defmt::assert!(refused.is_full(), "publisher refused: {}", refused);
+                        defmt::assert_eq!(refused.into_inner(), value);
+                        C_REFUSALS.store(C_REFUSALS.load(Relaxed) + 1, Relaxed);
+                        break;
+                    }
+                }
+            }
+            if C_NEXT.load(Relaxed) == COUNT {
+                // The last value: dropping the publisher closes the buffer.
+                *publisher = None;
+            }
+        }),
         _ => {}
     }
 }
