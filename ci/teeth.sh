@@ -5,12 +5,18 @@
 #   relaxed-orderings     every atomic ordering Relaxed
 #   release-before-read   a consumer gives back its count before reading the value
 #   publish-before-write  the write position advances before the slot is written
+#   read-before-claim     a subscriber reads a value before claiming its position, so a detach
+#                         can give the slot away under it (loom only: the race needs a detach
+#                         to land between two instructions, which loom explores and a few Miri
+#                         schedules would only hit by chance)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bugs=(relaxed-orderings release-before-read publish-before-write)
+bugs=(relaxed-orderings release-before-read publish-before-write read-before-claim)
 missed=0
 for bug in "${bugs[@]}"; do
-  for checker in loom miri; do
+  checkers=(loom miri)
+  [ "$bug" = read-before-claim ] && checkers=(loom)
+  for checker in "${checkers[@]}"; do
     log="target/teeth-$checker-$bug.log"
     mkdir -p target
     if [ "$checker" = loom ]; then
@@ -28,5 +34,5 @@ for bug in "${bugs[@]}"; do
     fi
   done
 done
-[ $missed -eq 0 ] && echo "teeth: every injected bug caught by loom and Miri"
+[ $missed -eq 0 ] && echo "teeth: every injected bug caught (loom and Miri; the claim bug by loom)"
 exit $missed

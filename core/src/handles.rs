@@ -558,11 +558,11 @@ impl<B: BufferRef> Subscriber<B> {
     }
 
     /// A handle for a seat that asked to join: it takes its position from the producer (see
-    /// `stopped`); until then it sees nothing new.
+    /// `stopped`) on its first call after the producer counted it. Until then its local word is
+    /// `UNKNOWN`, which no published position equals (so `poll` never says `Empty` for it) and
+    /// no seat word matches (so every claim fails and asks the seat).
     fn joining(buffer: B, index: usize) -> Self {
-        // Relaxed: only a starting point to compare against; `poll` loads with Acquire.
-        let word = buffer.buffer().producer.word.load(Ordering::Relaxed) & !FLAGS;
-        Self { buffer, index, word, seen: word }
+        Self { buffer, index, word: UNKNOWN, seen: UNKNOWN }
     }
 
     /// The consumer seat this subscriber holds.
@@ -603,6 +603,10 @@ impl<B: BufferRef> Subscriber<B> {
             buffer.poll(word, &mut self.seen)?;
             // SAFETY: the index was checked when this handle was made.
             let seat = unsafe { buffer.seat(self.index) };
+            #[cfg(multicast_bug = "read-before-claim")]
+            // Injected bug: look at the value before claiming the position.
+            // SAFETY: none; a detach may let the producer give the slot away meanwhile.
+            drop(unsafe { buffer.slot(word / ONE).get() }.clone());
             if claim(seat, word, ONE) {
                 // On a panic in `T::clone`, gives the position back (see `Claim`).
                 let mut claim = Claim { buffer, seat, word: &mut self.word, next: word, end: word };
@@ -745,10 +749,10 @@ impl<B: BufferRef> Subscriber<B> {
             let run = (self.seen.wrapping_sub(word) / ONE).min(max);
             // SAFETY: the index was checked when this handle was made.
             let seat = unsafe { buffer.seat(self.index) };
-            if claim(seat, word, run * ONE) {
+            if claim(seat, word, run.wrapping_mul(ONE)) {
                 let slots = buffer.storage.slots();
                 let mask = slots.len() - 1;
-                let end = word.wrapping_add(run * ONE);
+                let end = word.wrapping_add(run.wrapping_mul(ONE));
                 let mut claim = Claim { buffer, seat, word: &mut self.word, next: word, end };
                 while claim.next != end {
                     // SAFETY: the length is a non-zero power of two: the index is in bounds.
@@ -799,8 +803,11 @@ impl<B: BufferRef> Subscriber<B> {
         })
     }
 
-    /// Values published that this subscriber has not read yet.
+    /// Values published that this subscriber has not read yet (0 while it is joining).
     pub fn lag(&self) -> usize {
+        if self.word == UNKNOWN {
+            return 0;
+        }
         // Relaxed: a snapshot for observation.
         let write = self.buffer.buffer().producer.word.load(Ordering::Relaxed) & !FLAGS;
         write.wrapping_sub(self.word) / ONE
@@ -822,6 +829,10 @@ impl<B: BufferRef> Subscriber<B> {
         self.buffer.buffer()
     }
 }
+
+/// A subscriber's local word while it does not know its position yet (joining): it has a flag
+/// bit set, unlike every position.
+const UNKNOWN: usize = STOP;
 
 /// Claims the positions `word..word + count` (words) of a held seat for its holder, unless the
 /// seat is stopped (or the producer moved it). The claim decides who gives back each unit: the

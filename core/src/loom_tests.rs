@@ -261,26 +261,208 @@ fn loom_typed_handles_with_in_place_reads() {
             let buf = Arc::clone(&buf);
             thread::spawn(move || {
                 let mut subscriber = Subscriber::new(buf, 0).unwrap();
-                (0..2)
-                    .filter_map(|_| subscriber.try_read().ok().map(|g| g.value))
-                    .collect::<Vec<_>>()
+                let got: Vec<_> =
+                    (0..2).filter_map(|_| subscriber.try_read().ok().map(|g| g.value)).collect();
+                (got, subscriber)
             })
         };
         let by_value = {
             let buf = Arc::clone(&buf);
             thread::spawn(move || {
                 let mut subscriber = Subscriber::new(buf, 1).unwrap();
-                (0..2)
-                    .filter_map(|_| subscriber.try_recv().ok().map(|v| v.value))
-                    .collect::<Vec<_>>()
+                let got: Vec<_> =
+                    (0..2).filter_map(|_| subscriber.try_recv().ok().map(|v| v.value)).collect();
+                (got, subscriber)
             })
         };
         let sent = producer.join().unwrap();
         for (index, reader) in [in_place, by_value].into_iter().enumerate() {
-            let mut got = reader.join().unwrap();
-            got.extend(core::iter::from_fn(|| buf.consume(index).map(|v| v.value)));
+            let (mut got, mut subscriber) = reader.join().unwrap();
+            got.extend(core::iter::from_fn(|| subscriber.try_recv().ok().map(|v| v.value)));
             assert_eq!(got, (0..sent).collect::<Vec<_>>(), "consumer {index}");
         }
         assert_eq!(alive.load(SeqCst), 0, "every value released once read by both");
+    });
+}
+
+/// Publishes up to `values` values through a `Publisher`, each retried up to `TRIES` times
+/// (backpressure, or nobody subscribed yet); returns the values that went in.
+fn publish_with<B: crate::BufferRef<Item = Tracked>>(
+    publisher: &mut crate::Publisher<B>,
+    values: usize,
+    alive: &std::sync::Arc<StdAtomicUsize>,
+) -> Vec<usize> {
+    let mut sent = Vec::new();
+    for v in 0..values {
+        let mut value = Tracked::new(v, alive);
+        for _ in 0..TRIES {
+            match publisher.try_publish(value) {
+                Ok(()) => {
+                    sent.push(v);
+                    break;
+                }
+                Err(err) => {
+                    value = err.into_inner();
+                    thread::yield_now();
+                }
+            }
+        }
+    }
+    sent
+}
+
+#[test]
+fn loom_detach_while_the_subscriber_reads() {
+    // Seat 1 is detached while it may be claiming and reading; the producer gives back the units
+    // it did not claim and reuses slot 0 only once the value read there is released. A unit given
+    // back twice would drop a value twice; a slot overwritten while read is a data race.
+    use std::sync::Arc;
+
+    use crate::Subscriber;
+
+    loom::model(|| {
+        let alive = Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(2, 2));
+        buf.try_publish(Tracked::new(0, &alive)).unwrap();
+        buf.try_publish(Tracked::new(1, &alive)).unwrap();
+        assert_eq!(drain(&buf, 0), [0, 1]);
+        // Taken before the detach (a seat taken after it would join again).
+        let mut subscriber = Subscriber::new(Arc::clone(&buf), 1).unwrap();
+        let reader = {
+            thread::spawn(move || {
+                let got: Vec<_> =
+                    (0..2).filter_map(|_| subscriber.try_recv().ok().map(|v| v.value)).collect();
+                (got, subscriber)
+            })
+        };
+        let producer = {
+            let (buf, alive) = (Arc::clone(&buf), Arc::clone(&alive));
+            thread::spawn(move || {
+                assert!(buf.detach(1));
+                publish_some(&buf, 1, &alive)
+            })
+        };
+        let sent = producer.join().unwrap();
+        let (got, mut subscriber) = reader.join().unwrap();
+        assert_eq!(got, (0..got.len()).collect::<Vec<_>>(), "a prefix, in order");
+        match subscriber.try_recv() {
+            Err(TryConsumeError::Detached { .. }) | Err(TryConsumeError::Empty) => {}
+            other => panic!("after a detach: {:?}", other.map(|v| v.value)),
+        }
+        if sent == 1 {
+            assert_eq!(drain(&buf, 0).len(), 1, "seat 0 gets the value published after");
+        }
+        drop(subscriber);
+        drop(buf);
+        assert_eq!(alive.load(SeqCst), 0, "each value dropped exactly once");
+    });
+}
+
+#[test]
+fn loom_subscriber_leaves_while_the_producer_publishes() {
+    use std::sync::Arc;
+
+    use crate::{Publisher, Subscriber};
+
+    loom::model(|| {
+        let alive = Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::with_seats(2, 2));
+        let mut stays = Subscriber::subscribe(Arc::clone(&buf)).unwrap();
+        let leaves = Subscriber::subscribe(Arc::clone(&buf)).unwrap();
+        let producer = {
+            let (buf, alive) = (Arc::clone(&buf), Arc::clone(&alive));
+            thread::spawn(move || publish_with(&mut Publisher::new(buf).unwrap(), 3, &alive))
+        };
+        let leaver = thread::spawn(move || {
+            let mut leaves = leaves;
+            let got = leaves.try_recv().ok().map(|v| v.value);
+            drop(leaves);
+            got
+        });
+        let sent = producer.join().unwrap();
+        let got = leaver.join().unwrap();
+        assert!(got.is_none() || got == Some(0), "the first value, if any");
+        assert!(sent.len() >= 2, "the ring holds two before anyone reads");
+        let drained: Vec<_> =
+            core::iter::from_fn(|| stays.try_recv().ok().map(|v| v.value)).collect();
+        assert_eq!(drained, sent, "the one that stays gets every value");
+        drop(stays);
+        drop(buf);
+        assert_eq!(alive.load(SeqCst), 0, "the leaver's unread values dropped exactly once");
+    });
+}
+
+#[test]
+fn loom_subscribe_while_the_producer_publishes() {
+    use std::sync::Arc;
+
+    use crate::{Publisher, Subscriber};
+
+    loom::model(|| {
+        let alive = Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::with_seats(2, 1));
+        let producer = {
+            let (buf, alive) = (Arc::clone(&buf), Arc::clone(&alive));
+            thread::spawn(move || publish_with(&mut Publisher::new(buf).unwrap(), 2, &alive))
+        };
+        let joiner = {
+            let buf = Arc::clone(&buf);
+            thread::spawn(move || {
+                let mut subscriber = Subscriber::subscribe(buf).unwrap();
+                let got = subscriber.try_recv().ok().map(|v| v.value);
+                (got, subscriber)
+            })
+        };
+        let sent = producer.join().unwrap();
+        let (got, mut subscriber) = joiner.join().unwrap();
+        let mut all: Vec<_> = got.into_iter().collect();
+        all.extend(core::iter::from_fn(|| subscriber.try_recv().ok().map(|v| v.value)));
+        // A value published while nobody was subscribed came back to the producer; every value
+        // that went in went to the subscriber.
+        assert_eq!(all, sent);
+        drop(subscriber);
+        drop(buf);
+        assert_eq!(alive.load(SeqCst), 0);
+    });
+}
+
+#[test]
+fn loom_close_while_draining() {
+    use std::sync::Arc;
+
+    use crate::{Publisher, Subscriber};
+
+    loom::model(|| {
+        let alive = Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(2, 1));
+        let mut subscriber = Subscriber::new(Arc::clone(&buf), 0).unwrap();
+        let producer = {
+            let (buf, alive) = (Arc::clone(&buf), Arc::clone(&alive));
+            thread::spawn(move || {
+                let mut publisher = Publisher::new(buf).unwrap();
+                publisher.try_publish(Tracked::new(0, &alive)).unwrap();
+                publisher.try_publish(Tracked::new(1, &alive)).unwrap();
+                // Dropped here: closes the buffer.
+            })
+        };
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            match subscriber.try_recv() {
+                Ok(v) => got.push(v.value),
+                Err(TryConsumeError::Closed) => {
+                    assert_eq!(got, [0, 1], "closed only after everything was read");
+                    break;
+                }
+                Err(TryConsumeError::Empty) => thread::yield_now(),
+                Err(err) => panic!("unexpected {err}"),
+            }
+        }
+        producer.join().unwrap();
+        got.extend(core::iter::from_fn(|| subscriber.try_recv().ok().map(|v| v.value)));
+        assert_eq!(got, [0, 1]);
+        assert_eq!(subscriber.try_recv().map(|v| v.value), Err(TryConsumeError::Closed));
+        drop(subscriber);
+        drop(buf);
+        assert_eq!(alive.load(SeqCst), 0);
     });
 }
