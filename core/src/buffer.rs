@@ -611,10 +611,21 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         if seat & STOP == 0 || seat & HELD != 0 {
             TryConsumeError::Busy
         } else if seat & JOIN != 0 {
-            // Asked to join; the producer counts it from its next value.
-            TryConsumeError::Empty
+            self.joining()
         } else {
             self.detached(seat)
+        }
+    }
+
+    /// The error for a seat that asked to join: nothing yet (the producer counts it from its
+    /// next value), or `Closed` if there will be no next value.
+    #[cold]
+    pub(crate) fn joining(&self) -> TryConsumeError {
+        // Acquire: pairs with the Release store in `Publisher::drop`, as in `poll`.
+        if self.producer.word.load(Ordering::Acquire) & CLOSED != 0 {
+            TryConsumeError::Closed
+        } else {
+            TryConsumeError::Empty
         }
     }
 

@@ -640,7 +640,7 @@ impl<B: BufferRef> Subscriber<B> {
             return Ok(());
         }
         if seat & JOIN != 0 {
-            return Err(TryConsumeError::Empty);
+            return Err(buffer.joining());
         }
         Err(buffer.detached(seat))
     }

@@ -613,6 +613,12 @@ fn closing_lets_consumers_drain_then_says_closed() {
     assert!(sub.is_ready(), "a closed buffer wakes waiters");
     assert_eq!(buf.consume(1), Some(0));
     assert_eq!(buf.try_publish(9), Err(TryPublishError::Closed(9)));
+    // A seat that asks to join after the close is told so, not left waiting for ever.
+    buf.detach(1);
+    assert!(buf.rejoin(1));
+    assert_eq!(buf.try_consume(1), Err(TryConsumeError::Closed));
+    drop(sub);
+    assert_eq!(buf.subscribe().unwrap().try_recv(), Err(TryConsumeError::Closed));
 }
 
 #[test]
