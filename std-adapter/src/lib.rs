@@ -50,8 +50,21 @@ use std::fmt;
 
 use multicast_buffer_core::HeapBuffer;
 pub use multicast_buffer_core::{
-    ConfigError, State, TryConsumeError, TryPublishError, MAX_CAPACITY, MAX_CONSUMERS,
+    ConfigError, NoFreeSeat, State, TryConsumeError, TryPublishError, MAX_CAPACITY, MAX_CONSUMERS,
 };
+
+#[cfg(feature = "async")]
+mod asynch;
+pub mod channel;
+pub mod wait;
+
+#[cfg(feature = "async")]
+pub use asynch::{Publish, Recv};
+pub use channel::{
+    channel, try_channel, PublishError, Publisher, ReadGuard, RecvError, SubscribeHandle,
+    Subscriber,
+};
+pub use wait::WaitStrategy;
 
 /// The error of [`MulticastBuffer::publish`].
 ///
