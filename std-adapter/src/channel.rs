@@ -10,7 +10,7 @@
 //! - [`Subscriber::recv_blocking`] waits for a value, [`Publisher::publish_blocking`] for room,
 //!   each with an optional timeout and following the handle's [`WaitStrategy`] (spin, yield,
 //!   then park).
-//! - With the `async` feature: [`Subscriber::recv`] and [`Publisher::publish`] futures,
+//! - With the `async` feature: `Subscriber::recv` and `Publisher::publish` futures,
 //!   `Stream` for [`Subscriber`] and `Sink` for [`Publisher`].
 //!
 //! # Cost when nobody waits

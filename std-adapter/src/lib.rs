@@ -42,6 +42,72 @@
 //!     assert_eq!(c.join().unwrap(), (0..100).collect::<Vec<_>>());
 //! }
 //! ```
+//!
+//! # Waiting: blocking and async handles
+//!
+//! [`channel()`] hands out a [`Publisher`] and a cloneable [`SubscribeHandle`] over one shared
+//! buffer; [`Subscriber`]s join and leave at run time, a slow one can be detached (by hand or by
+//! the publisher's lag limit) and rejoin, and dropping the publisher closes the channel. On top of
+//! the core's non-blocking calls they wait: [`Subscriber::recv_blocking`] and
+//! [`Publisher::publish_blocking`] with a timeout and a [`WaitStrategy`] (spin, yield, then park),
+//! and, with the `async` feature (on by default), `recv().await`, `publish(v).await`, a `Stream`
+//! and a `Sink`, for any executor.
+//!
+//! Nobody waiting costs a publish or a receive one fence and one relaxed load: no lock, no
+//! syscall (see [`mod@channel`]). A parked thread re-checks at least every
+//! [`WaitStrategy::park`], so a missed wake-up cannot hang it.
+//!
+//! ```
+//! use std::thread;
+//! use std::time::Duration;
+//! use multicast_buffer::{channel, RecvError};
+//!
+//! let (mut publisher, subscribers) = channel::<u64>(64, 4);
+//!
+//! // A thread that blocks for each tick.
+//! let mut blocking = subscribers.subscribe().unwrap();
+//! let blocking = thread::spawn(move || {
+//!     let mut ticks = Vec::new();
+//!     loop {
+//!         match blocking.recv_blocking(Some(Duration::from_secs(60))) {
+//!             Ok(tick) => ticks.push(tick),
+//!             Err(RecvError::Closed) => return ticks,
+//!             Err(err) => panic!("{err}"),
+//!         }
+//!     }
+//! });
+//!
+//! // A task that awaits each tick (feature `async`; any executor will do).
+//! # #[cfg(feature = "async")]
+//! let awaiting = {
+//!     let mut awaiting = subscribers.subscribe().unwrap();
+//!     Some(thread::spawn(move || {
+//!         futures::executor::block_on(async {
+//!             let mut ticks = Vec::new();
+//!             while let Ok(tick) = awaiting.recv().await {
+//!                 ticks.push(tick);
+//!             }
+//!             ticks
+//!         })
+//!     }))
+//! };
+//! # #[cfg(not(feature = "async"))]
+//! # let awaiting: Option<thread::JoinHandle<Vec<u64>>> = None;
+//!
+//! for tick in 0..1_000 {
+//!     // Waits for room while the slowest subscriber is 64 ticks behind.
+//!     publisher.publish_blocking(tick, None).unwrap();
+//! }
+//! drop(publisher); // closes: the subscribers drain, then get `Closed`
+//!
+//! assert_eq!(blocking.join().unwrap(), (0..1_000).collect::<Vec<_>>());
+//! if let Some(awaiting) = awaiting {
+//!     assert_eq!(awaiting.join().unwrap(), (0..1_000).collect::<Vec<_>>());
+//! }
+//! ```
+//!
+//! `examples/server.rs` (`cargo run --release --example server`) runs a publisher thread with
+//! blocking, async, slow (detached by a lag limit, then rejoining) and short-lived subscribers.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs, missing_debug_implementations)]
