@@ -4,7 +4,8 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use crate::raw::{
-    join, lock, Cursor, Padded, Producer, Slot, Unlock, BUSY, CLOSED, FLAGS, HELD, JOIN, ONE, STOP,
+    join, lock, Cursor, Padded, Producer, Slot, Unlock, BUSY, CLOSED, FLAGS, HELD, JOIN, ONE,
+    REQUEST, STOP,
 };
 use crate::sync::Ordering;
 use crate::{Storage, TryConsumeError, TryPublishError};
@@ -284,46 +285,63 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         unsafe { &self.storage.cursors().get_unchecked(index).read }
     }
 
+    /// The producer's look at the control word: the number of seats to publish for, with
+    /// `REQUEST` set when the cold path (`readers_after_requests`) must run first.
+    #[inline(always)]
+    pub(crate) fn control(&self) -> usize {
+        // Relaxed: only the holder of the producer role changes the count, and the role passes
+        // with an Acquire/Release pair on the write word; `REQUEST` is a hint here, and
+        // `apply_requests` synchronises with the requests it applies.
+        self.producer.control.load(Ordering::Relaxed)
+    }
+
     /// The producer's step, shared by [`try_publish`](Self::try_publish) and
-    /// [`Publisher`](crate::Publisher): applies the seats' requests, then stores `value` in the
-    /// slot at `word`'s position.
-    ///
-    /// `Ok(None)`: stored; the caller publishes it by storing the next write word. `Ok(Some(v))`:
-    /// no seat is subscribed. `Err(v)`: the slot is still held (backpressure).
+    /// [`Publisher`](crate::Publisher): stores `value` in the slot at `word`'s position for
+    /// `readers` seats, or gives it back if the slot is still held (backpressure).
     ///
     /// # Safety
     ///
-    /// The caller holds the producer role and `word` is the current write word (flags clear).
+    /// The caller holds the producer role, `word` is the current write word (flags clear), and
+    /// `readers` is the count of the control word, without `REQUEST`, and not 0.
     #[inline(always)]
-    pub(crate) unsafe fn write_at(&self, word: usize, value: T) -> Result<Option<T>, T> {
-        // SAFETY: the caller's contract.
-        let readers = unsafe { self.readers(word) };
-        if readers == 0 {
-            return Ok(Some(value));
-        }
+    pub(crate) unsafe fn write_at(&self, word: usize, value: T, readers: usize) -> Result<(), T> {
+        debug_assert!(readers != 0 && readers & REQUEST == 0);
         #[cfg(multicast_bug = "publish-before-write")]
         // Injected bug: advance the write position before the slot is written.
         self.producer.word.store(word.wrapping_add(ONE) | crate::raw::LOCKED, Ordering::Release);
         // SAFETY: the caller holds the producer role, readers >= 1, and the slot becomes visible
         // to consumers only when the caller stores the next write word with Release.
-        unsafe { self.slot(word / ONE).try_write(value, readers) }.map(|()| None)
+        unsafe { self.slot(word / ONE).try_write(value, readers) }
     }
 
-    /// The number of seats the next value is published for, after applying any requests.
+    /// The number of seats the next value is published for (0: none), after applying any
+    /// requests.
     ///
     /// # Safety
     ///
-    /// As for [`write_at`](Self::write_at).
+    /// The caller holds the producer role and `word` is the current write word.
     #[inline(always)]
     pub(crate) unsafe fn readers(&self, word: usize) -> usize {
-        // Relaxed: a hint only; `apply_requests` synchronises with the requests it applies.
-        if self.producer.pending.load(Ordering::Relaxed) != 0 {
-            // SAFETY: the caller's contract.
-            unsafe { self.apply_requests(word) };
+        let control = self.control();
+        if control & REQUEST == 0 {
+            return control;
         }
-        // Relaxed: only the holder of the producer role accesses it, and the role passes with
-        // an Acquire/Release pair on the write word.
-        self.producer.readers.load(Ordering::Relaxed)
+        // SAFETY: the caller's contract.
+        unsafe { self.readers_after_requests(word) }
+    }
+
+    /// The producer's cold path: applies the requests, then gives the number of seats to publish
+    /// for (0: none).
+    ///
+    /// # Safety
+    ///
+    /// As for [`readers`](Self::readers).
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn readers_after_requests(&self, word: usize) -> usize {
+        // SAFETY: the caller's contract.
+        unsafe { self.apply_requests(word) };
+        self.control() & !REQUEST
     }
 
     /// Applies the seats' requests: a stopped seat that was counted is no longer counted, and
@@ -339,18 +357,20 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     #[cold]
     #[inline(never)]
     pub(crate) unsafe fn apply_requests(&self, word: usize) {
-        /// Raises the requests flag again if a destructor panics, so that the seats not yet
+        /// Raises the request flag again if a destructor panics, so that the seats not yet
         /// looked at are looked at by the next publish.
         struct Again<'a>(&'a Producer);
         impl Drop for Again<'_> {
             fn drop(&mut self) {
-                // Release: as in `request`.
-                self.0.pending.fetch_add(1, Ordering::Release);
+                // Relaxed: our own flag, for our next look.
+                self.0.control.fetch_or(REQUEST, Ordering::Relaxed);
             }
         }
-        // Acquire: pairs with the Release increment in `request`, which comes after the
-        // requester's change of its seat word: we see that change below.
-        self.producer.pending.swap(0, Ordering::Acquire);
+        // Acquire: pairs with the Release `fetch_or` in `request`, which comes after the
+        // requester's change of its seat word: we see that change below. (Our own changes of the
+        // count below are read-modify-writes, so a request made meanwhile stays set.)
+        let control = &self.producer.control;
+        control.fetch_and(!REQUEST, Ordering::Acquire);
         let again = Again(&self.producer);
         let mut deferred = false;
         for cursor in self.storage.cursors() {
@@ -368,8 +388,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
                 if counted && seat & STOP != 0 {
                     // Relaxed: as above.
                     cursor.counted.store(0, Ordering::Relaxed);
-                    let readers = self.producer.readers.load(Ordering::Relaxed);
-                    self.producer.readers.store(readers - 1, Ordering::Relaxed);
+                    // Relaxed: as in `control`.
+                    control.fetch_sub(1, Ordering::Relaxed);
                     // SAFETY: the seat is stopped, so nobody claims its positions at or after its
                     // frontier any more; it was counted in every value published from there to
                     // `word`, and nobody else gives back those units.
@@ -392,8 +412,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
                     ) {
                         Ok(_) => {
                             cursor.counted.store(1, Ordering::Relaxed);
-                            let readers = self.producer.readers.load(Ordering::Relaxed);
-                            self.producer.readers.store(readers + 1, Ordering::Relaxed);
+                            // Relaxed: as in `control`.
+                            control.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(now) => {
                             seat = now;
@@ -405,9 +425,10 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             }
         }
         core::mem::forget(again);
-        if deferred {
-            // Relaxed: our own flag for our next look.
-            self.producer.pending.fetch_add(1, Ordering::Relaxed);
+        // With a seat left for later, or none subscribed, the next publish takes this path again.
+        if deferred || control.load(Ordering::Relaxed) == 0 {
+            // Relaxed: our own flag, for our next look.
+            control.fetch_or(REQUEST, Ordering::Relaxed);
         }
     }
 
@@ -442,8 +463,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// Marks a seat's request (it already changed its seat word) for the producer's next look.
     #[inline]
     pub(crate) fn request(&self) {
-        // Release: pairs with the Acquire swap in `apply_requests`, after our seat word change.
-        self.producer.pending.fetch_add(1, Ordering::Release);
+        // Release: pairs with the Acquire `fetch_and` in `apply_requests`, after our seat word
+        // change.
+        self.producer.control.fetch_or(REQUEST, Ordering::Release);
     }
 
     /// The consumer's check, shared by [`try_consume`](Self::try_consume) and
@@ -506,19 +528,60 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         let Some(word) = lock(&self.producer.word) else {
             return Err(TryPublishError::Busy(value));
         };
+        let readers = self.control();
+        if word & CLOSED != 0 || readers & REQUEST != 0 {
+            // SAFETY: we hold the producer role and `word` is the current write word.
+            return unsafe { self.try_publish_cold(word, value) };
+        }
+        // SAFETY: as above, the buffer is open and `readers` is a count without `REQUEST`.
+        unsafe { self.publish_held(word, value, readers) }
+    }
+
+    /// [`try_publish`](Self::try_publish) on a closed buffer or with requests to apply.
+    ///
+    /// # Safety
+    ///
+    /// As for [`publish_held`](Self::publish_held).
+    #[cold]
+    #[inline(never)]
+    unsafe fn try_publish_cold(&self, word: usize, value: T) -> Result<(), TryPublishError<T>> {
         if word & CLOSED != 0 {
             // Release: gives the role back unchanged; pairs with the Acquire in `lock`.
             self.producer.word.store(word, Ordering::Release);
             return Err(TryPublishError::Closed(value));
         }
-        // SAFETY: we hold the producer role and `word` is the current write word.
-        match unsafe { self.write_at(word, value) } {
-            Ok(unread) => {
+        // SAFETY: the caller's contract.
+        let readers = unsafe { self.readers_after_requests(word) };
+        if readers == 0 {
+            // Nobody can ever read it: the seed's behaviour is to drop it and advance.
+            // Release: as in `publish_held`.
+            self.producer.word.store(word.wrapping_add(ONE), Ordering::Release);
+            drop(value);
+            return Ok(());
+        }
+        // SAFETY: the caller's contract, and `readers` is a non-zero count.
+        unsafe { self.publish_held(word, value, readers) }
+    }
+
+    /// The rest of [`try_publish`](Self::try_publish), ending the hold of the producer role.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the producer role (for this call), `word` is the current write word,
+    /// the buffer is not closed and `readers` is as for [`write_at`](Self::write_at).
+    #[inline(always)]
+    unsafe fn publish_held(
+        &self,
+        word: usize,
+        value: T,
+        readers: usize,
+    ) -> Result<(), TryPublishError<T>> {
+        // SAFETY: the caller's contract.
+        match unsafe { self.write_at(word, value, readers) } {
+            Ok(()) => {
                 // Release: publishes the slot (and ends our hold of the producer role).
                 // Pairs with the Acquire loads in `poll` and in `lock`.
                 self.producer.word.store(word.wrapping_add(ONE), Ordering::Release);
-                // Only with no subscribed consumer: dropped after the bookkeeping, as it may panic.
-                drop(unread);
                 Ok(())
             }
             Err(value) => {

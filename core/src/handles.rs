@@ -5,7 +5,7 @@
 use core::fmt;
 use core::ops::Deref;
 
-use crate::raw::{join, lock, BUSY, CLOSED, FLAGS, HELD, JOIN, LOCKED, ONE, STOP};
+use crate::raw::{join, lock, BUSY, CLOSED, FLAGS, HELD, JOIN, LOCKED, ONE, REQUEST, STOP};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::{Buffer, NoFreeSeat, Storage, TryConsumeError, TryPublishError};
 
@@ -176,14 +176,35 @@ impl<T, S: Storage<T>> Buffer<T, S> {
 /// let publisher = BUF.publisher().unwrap();
 /// let second = publisher.clone(); // a publisher is not `Clone`
 /// ```
-pub struct Publisher<B: BufferRef> {
+pub struct Publisher<B: BufferRef, N: Notify = ()> {
     buffer: B,
     /// The write word (flags clear); the shared word holds it with `LOCKED` set.
     word: usize,
     /// Detach consumers more than this many values behind when the buffer is full.
     lag_limit: Option<usize>,
-    /// Called after each publish (see `set_notify`).
-    notify: Option<fn()>,
+    /// Told after each publish (see `with_notify`).
+    notify: N,
+}
+
+/// What a [`Publisher`] tells after each publish (see [`Publisher::with_notify`]): the
+/// interrupt-safe way for firmware to be told that data arrived. `()` tells nothing and costs
+/// nothing; any `Fn()` (a `fn()` item, or a closure) is called.
+pub trait Notify {
+    /// Called by the publisher after each successful publish (and batch), once the values are
+    /// visible to consumers, in the publisher's context.
+    fn notify(&self);
+}
+
+impl Notify for () {
+    #[inline(always)]
+    fn notify(&self) {}
+}
+
+impl<F: Fn()> Notify for F {
+    #[inline(always)]
+    fn notify(&self) {
+        self()
+    }
 }
 
 impl<B: BufferRef> Publisher<B> {
@@ -204,6 +225,34 @@ impl<B: BufferRef> Publisher<B> {
     /// # }
     /// ```
     pub fn new(buffer: B) -> Option<Self> {
+        Publisher::with_notify(buffer, ())
+    }
+}
+
+impl<B: BufferRef, N: Notify> Publisher<B, N> {
+    /// Takes the producer role of `buffer` like [`new`](Publisher::new), with `notify` told after
+    /// each successful publish (and batch), once the values are visible: the interrupt-safe way
+    /// for firmware to be told that data arrived, for example by pending the interrupt of the
+    /// consumer's task or signalling an event. It runs in the publisher's context (an interrupt
+    /// handler, if that is where the publisher runs), so it must be short and must not block.
+    /// A publisher made by `new` tells nothing, at no cost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicBool, Ordering};
+    /// use multicast_buffer_core::{InlineBuffer, Publisher};
+    ///
+    /// static DATA_READY: AtomicBool = AtomicBool::new(false);
+    /// static SAMPLES: InlineBuffer<u16, 8, 1> = InlineBuffer::new();
+    ///
+    /// // In firmware: `|| cortex_m::peripheral::NVIC::pend(Interrupt::SWI0)`, or a signal.
+    /// let ready: fn() = || DATA_READY.store(true, Ordering::Release);
+    /// let mut publisher = Publisher::with_notify(&SAMPLES, ready).unwrap();
+    /// publisher.try_publish(512).unwrap();
+    /// assert!(DATA_READY.swap(false, Ordering::Acquire));
+    /// ```
+    pub fn with_notify(buffer: B, notify: N) -> Option<Self> {
         let shared = &buffer.buffer().producer.word;
         // Acquire (in `lock`): pairs with the Release store that ended the previous producer's
         // hold, so its slot writes happen before ours.
@@ -213,7 +262,7 @@ impl<B: BufferRef> Publisher<B> {
             shared.store(word, Ordering::Release);
             return None;
         }
-        Some(Self { buffer, word, lag_limit: None, notify: None })
+        Some(Self { buffer, word, lag_limit: None, notify })
     }
 
     /// Publishes `value` to every subscribed consumer, or gives it back.
@@ -236,32 +285,61 @@ impl<B: BufferRef> Publisher<B> {
     /// ```
     #[inline]
     pub fn try_publish(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
+        let readers = self.buffer.buffer().control();
+        if readers & REQUEST != 0 {
+            return self.try_publish_cold(value);
+        }
+        self.publish_now(value, readers)
+    }
+
+    /// [`try_publish`](Self::try_publish) with requests to apply first, or nobody subscribed.
+    #[cold]
+    #[inline(never)]
+    fn try_publish_cold(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
+        // SAFETY: we hold the producer role and `self.word` is the write word.
+        match unsafe { self.buffer.buffer().readers_after_requests(self.word) } {
+            0 => Err(TryPublishError::Disconnected(value)),
+            readers => self.publish_now(value, readers),
+        }
+    }
+
+    /// [`try_publish`](Self::try_publish) for `readers` seats (not 0, no `REQUEST`).
+    #[inline(always)]
+    fn publish_now(
+        &mut self,
+        value: B::Item,
+        readers: usize,
+    ) -> Result<(), TryPublishError<B::Item>> {
         let buffer = self.buffer.buffer();
         // A local copy: the compiler need not reload it after the atomic accesses.
         let word = self.word;
-        // SAFETY: we hold the producer role (taken in `new`) and `word` is the write word.
-        match unsafe { buffer.write_at(word, value) } {
-            Ok(None) => {
+        // SAFETY: we hold the producer role (taken in `new`), `word` is the write word and
+        // `readers` is the current non-zero count.
+        match unsafe { buffer.write_at(word, value, readers) } {
+            Ok(()) => {
                 let next = word.wrapping_add(ONE);
                 self.word = next;
                 // Release: publishes the slot. Pairs with the Acquire load in `poll`. LOCKED
                 // stays set: we keep the role.
                 buffer.producer.word.store(next | LOCKED, Ordering::Release);
-                if let Some(notify) = self.notify {
-                    notify();
-                }
+                self.notify.notify();
                 Ok(())
             }
-            Ok(Some(value)) => Err(TryPublishError::Disconnected(value)),
             Err(value) => self.full(value),
         }
     }
 
-    /// The slot is held: detaches the consumers beyond the lag limit and tries once more.
+    /// The slot is held: detaches the consumers beyond the lag limit and tries once more (a
+    /// second time, nobody is left to detach).
     #[cold]
+    #[inline(never)]
     fn full(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
         if self.make_room() {
-            return self.try_publish(value);
+            // SAFETY: we hold the producer role and `self.word` is the write word.
+            return match unsafe { self.buffer.buffer().readers_after_requests(self.word) } {
+                0 => Err(TryPublishError::Disconnected(value)),
+                readers => self.publish_now(value, readers),
+            };
         }
         Err(TryPublishError::Full(value))
     }
@@ -297,32 +375,6 @@ impl<B: BufferRef> Publisher<B> {
     /// ```
     pub fn set_lag_limit(&mut self, limit: Option<usize>) {
         self.lag_limit = limit;
-    }
-
-    /// Sets a function to call after each successful publish (and batch): the interrupt-safe
-    /// way for firmware to be told that data arrived, for example by pending the interrupt of
-    /// the consumer's task or signalling an event. It runs in the publisher's context (an
-    /// interrupt handler, if that is where the publisher runs), after the value is visible, so
-    /// it must be short and must not block. With `None` (the default) the publisher calls
-    /// nothing: the cost of not using it is one test of a register.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use core::sync::atomic::{AtomicBool, Ordering};
-    /// use multicast_buffer_core::InlineBuffer;
-    ///
-    /// static DATA_READY: AtomicBool = AtomicBool::new(false);
-    /// static SAMPLES: InlineBuffer<u16, 8, 1> = InlineBuffer::new();
-    ///
-    /// let mut publisher = SAMPLES.publisher().unwrap();
-    /// // In firmware: `|| cortex_m::peripheral::NVIC::pend(Interrupt::SWI0)`, or a signal.
-    /// publisher.set_notify(Some(|| DATA_READY.store(true, Ordering::Release)));
-    /// publisher.try_publish(512).unwrap();
-    /// assert!(DATA_READY.swap(false, Ordering::Acquire));
-    /// ```
-    pub fn set_notify(&mut self, notify: Option<fn()>) {
-        self.notify = notify;
     }
 
     /// The number of subscribed consumers, after applying the latest subscriptions and
@@ -399,9 +451,7 @@ impl<B: BufferRef> Publisher<B> {
         if published != 0 {
             // Release: publishes the whole batch. Pairs with the Acquire load in `poll`.
             buffer.producer.word.store(end | LOCKED, Ordering::Release);
-            if let Some(notify) = self.notify {
-                notify();
-            }
+            self.notify.notify();
         }
         published
     }
@@ -427,7 +477,7 @@ impl Drop for Progress<'_> {
     }
 }
 
-impl<B: BufferRef> Drop for Publisher<B> {
+impl<B: BufferRef, N: Notify> Drop for Publisher<B, N> {
     fn drop(&mut self) {
         // Release: publishes the close (and gives the role back). Pairs with the Acquire loads
         // in `poll` (consumers drain, then see CLOSED) and in `lock`.
@@ -435,7 +485,7 @@ impl<B: BufferRef> Drop for Publisher<B> {
     }
 }
 
-impl<B: BufferRef> fmt::Debug for Publisher<B> {
+impl<B: BufferRef, N: Notify> fmt::Debug for Publisher<B, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Publisher")
             .field("write_position", &(self.word / ONE))

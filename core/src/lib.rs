@@ -71,7 +71,7 @@ mod storage;
 
 pub use buffer::{Buffer, MAX_CAPACITY, MAX_CONSUMERS};
 pub use error::{ConfigError, NoFreeSeat, TryConsumeError, TryPublishError};
-pub use handles::{BufferRef, Publisher, ReadGuard, Subscriber};
+pub use handles::{BufferRef, Notify, Publisher, ReadGuard, Subscriber};
 #[cfg(feature = "alloc")]
 pub use storage::Heap;
 #[cfg(not(multicast_loom))]

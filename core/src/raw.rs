@@ -300,19 +300,21 @@ impl Cursor {
     }
 }
 
-/// The producer's cache line: the write word, the count of subscribed seats and the flag that
-/// tells the producer a seat asked for something.
+/// Control word, top bit: a seat has asked to join or leave (or was detached) since the producer
+/// last looked, or no seat is subscribed; the producer takes its cold path before its next value.
+pub(crate) const REQUEST: usize = !(usize::MAX >> 1);
+
+/// The producer's cache line: the write word and the control word.
 #[derive(Debug)]
 pub struct Producer {
     /// `position * ONE`, plus `LOCKED` while the producer role is held and `CLOSED` once the
     /// publisher has gone.
     pub(crate) word: AtomicUsize,
-    /// Seats the producer counts in each value it publishes. Only accessed by the holder of the
-    /// producer role.
-    pub(crate) readers: AtomicUsize,
-    /// Non-zero when a seat has asked to join or leave (or was detached) since the producer last
-    /// looked; the producer applies such requests before its next value.
-    pub(crate) pending: AtomicUsize,
+    /// The number of seats the producer counts in each value it publishes (changed only by the
+    /// holder of the producer role), plus `REQUEST` (set by any seat, cleared by the producer).
+    /// `REQUEST` is also kept set while the count is 0, so that the producer's hot path needs a
+    /// single test: one load tells it both that there is nothing to apply and how many read.
+    pub(crate) control: AtomicUsize,
 }
 
 impl Producer {
@@ -320,8 +322,7 @@ impl Producer {
         pub(crate) fn new(readers: usize) -> Self {
             Self {
                 word: AtomicUsize::new(0),
-                readers: AtomicUsize::new(readers),
-                pending: AtomicUsize::new(0),
+                control: AtomicUsize::new(if readers == 0 { REQUEST } else { readers }),
             }
         }
     }

@@ -54,7 +54,7 @@ type Seats = InlineBuffer<u32, CAP, SEATS>;
 static BUS_C: Seats = InlineBuffer::with_seats();
 /// Test C: the publisher, moved in by thread mode and used by the SysTick handler, which drops
 /// it (closing the buffer) after the last value. Thread mode borrows it to set the lag limit.
-static PUBLISHER: Mutex<RefCell<Option<Publisher<&'static Seats>>>> =
+static PUBLISHER: Mutex<RefCell<Option<Publisher<&'static Seats, fn()>>>> =
     Mutex::new(RefCell::new(None));
 /// Test C: a consumer further behind than this is detached when the buffer is full.
 const LAG_LIMIT: usize = CAP / 2;
@@ -190,8 +190,7 @@ fn test_b(syst: &mut SYST) {
 fn test_c(syst: &mut SYST) {
     defmt::info!("test C: SysTick holds a Publisher; subscribers join, leave and are detached");
     let mut steady = Reader::subscribe();
-    let mut publisher = defmt::unwrap!(BUS_C.publisher());
-    publisher.set_notify(Some(notify));
+    let publisher = defmt::unwrap!(Publisher::with_notify(&BUS_C, notify as fn()));
     interrupt::free(|cs| PUBLISHER.borrow(cs).replace(Some(publisher)));
     let start = TICKS.load(Relaxed);
     start_ticks(syst, TEST_C);
