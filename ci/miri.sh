@@ -23,7 +23,7 @@ MIRIFLAGS="$base" miri -p multicast-buffer
 MIRIFLAGS="$base" miri -p multicast-buffer-tests --test seed_api --test drops --test stress --test misuse --test model --test lifecycle
 
 echo "== miri: threaded tests under several seeds"
-MIRIFLAGS="$base -Zmiri-many-seeds=0..4" miri -p multicast-buffer-tests --test stress --test misuse
+MIRIFLAGS="$base -Zmiri-many-seeds=0..4" miri -p multicast-buffer-tests --test stress --test misuse --test lifecycle
 
 echo "== miri: 32-bit target (i686)"
 MIRIFLAGS="$base" miri -p multicast-buffer-core --features alloc --lib --target i686-unknown-linux-gnu

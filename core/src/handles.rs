@@ -880,9 +880,12 @@ impl<B: BufferRef> Subscriber<B> {
     }
 }
 
-/// A subscriber's local word while it does not know its position yet (joining): it has a flag
-/// bit set, unlike every position.
-const UNKNOWN: usize = STOP;
+/// A subscriber's local word while it does not know its position yet (joining). `BUSY` is never
+/// set on a held seat, so `UNKNOWN | HELD` is no seat word: every claim with it fails and asks
+/// the seat. (Any other flag could match a real seat word, such as a seat counted at position 0
+/// and detached, `STOP | HELD`, and claim a position the producer had given back: Miri found
+/// that.) And no published position equals it, so `poll` never says `Empty` for it.
+const UNKNOWN: usize = BUSY;
 
 /// Claims the positions `word..word + count` (words) of a held seat for its holder, unless the
 /// seat is stopped (or the producer moved it). The claim decides who gives back each unit: the

@@ -638,3 +638,16 @@ fn a_panicking_clone_after_the_claim_gives_the_position_back() {
     assert_eq!(buf.read_position(0), 0, "given back");
     assert_eq!(sub.try_read().map(|v| v.0), Ok(1), "the same value comes again");
 }
+
+#[test]
+fn a_subscriber_detached_before_it_learned_its_position_reads_nothing() {
+    let counters = Counters::new();
+    let buf = HeapBuffer::with_seats(4, 1);
+    let mut publisher = buf.publisher().unwrap();
+    let mut sub = buf.subscribe().unwrap();
+    publisher.try_publish(counters.make(0)).unwrap(); // counts `sub` from position 0
+    buf.detach(0);
+    assert_eq!(sub.try_recv().map(|v| v.value), Err(TryConsumeError::Detached { missed: 1 }));
+    publisher.try_publish(counters.make(1)).unwrap_err(); // gives back its unit: nobody left
+    assert_eq!(counters.alive(2), 0, "value 0 dropped once, by the producer");
+}
