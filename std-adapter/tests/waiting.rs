@@ -345,10 +345,11 @@ mod asynchronous {
                 }
             })
         });
-        let mut got = Vec::new();
-        while got.len() < 5 {
-            got.push(block_on(subscriber.recv()).unwrap());
-        }
+        let reader = guarded("reader", move || {
+            let got: Vec<_> = (0..5).map(|_| block_on(subscriber.recv()).unwrap()).collect();
+            (got, subscriber)
+        });
+        let (got, mut subscriber) = reader.join();
         writer.join();
         assert_eq!(got, [0, 1, 2, 3, 4]);
         assert_eq!(block_on(subscriber.recv()), Err(RecvError::Closed));
