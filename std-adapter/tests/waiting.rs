@@ -423,11 +423,10 @@ mod asynchronous {
     }
 }
 
-/// The core's claim for a subscriber that does not know its position yet (`UNKNOWN == STOP`)
-/// matches the seat word of a seat counted at position 0 and detached (`0 | HELD | STOP`): the
-/// claim succeeds and the subscriber reads slots it does not own. Ignored until the core is fixed.
+/// A subscriber counted at position 0 and detached before its first call: once, the core's
+/// claim for a position it did not know yet matched that seat word and read a slot it did not
+/// own (fixed in the core by 1eb3659).
 #[test]
-#[ignore = "core bug: a joining subscriber detached at position 0 claims through UNKNOWN"]
 fn a_subscriber_detached_before_its_first_call_gets_detached() {
     let (mut publisher, subscribers) = channel::<u64>(4, 1);
     let mut subscriber = subscribers.subscribe().unwrap();
