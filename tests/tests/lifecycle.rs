@@ -109,6 +109,6 @@ fn subscribers_join_leave_and_are_detached_while_values_flow() {
         assert_eq!(steady.unwrap(), messages, "the steady subscriber got every value");
         assert!(detachable.unwrap() <= messages);
     });
-    drop(Arc::try_unwrap(buf).ok().expect("every handle dropped"));
+    drop(Arc::try_unwrap(buf).expect("every handle dropped"));
     assert_eq!(counters.alive(), 0, "each value dropped exactly once");
 }
