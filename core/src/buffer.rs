@@ -463,9 +463,22 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// Marks a seat's request (it already changed its seat word) for the producer's next look.
     #[inline]
     pub(crate) fn request(&self) {
-        // Release: pairs with the Acquire `fetch_and` in `apply_requests`, after our seat word
-        // change.
-        self.producer.control.fetch_or(REQUEST, Ordering::Release);
+        self.producer.request();
+    }
+
+    /// The seat the producer waits for at write word `word`: a subscribed seat a whole
+    /// `capacity` behind, which holds the slot the next value goes into; `None` if none is (the
+    /// slot is held by a seat being detached or left, whose units the producer gives back before
+    /// its next value, or by the value read in place by one). Stops at the first such seat.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn slowest(&self, word: usize) -> Option<usize> {
+        let behind = self.capacity() * ONE;
+        self.storage.cursors().iter().position(|cursor| {
+            // Relaxed: an observation, for the error message.
+            let seat = cursor.read.load(Ordering::Relaxed);
+            seat & STOP == 0 && word.wrapping_sub(seat & !FLAGS) >= behind
+        })
     }
 
     /// The consumer's check, shared by [`try_consume`](Self::try_consume) and
@@ -587,7 +600,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             Err(value) => {
                 // Release: pairs with the Acquire in `lock` by the next publish (nothing changed).
                 self.producer.word.store(word, Ordering::Release);
-                Err(TryPublishError::Full(value))
+                Err(TryPublishError::Full { value, slowest: self.slowest(word) })
             }
         }
     }

@@ -15,7 +15,7 @@ use core::fmt;
 /// buf.try_publish(2).unwrap();
 /// // Consumer 0 has not read slot 0 yet, so the third value does not fit.
 /// let err = buf.try_publish(3).unwrap_err();
-/// assert!(matches!(err, TryPublishError::Full(3)));
+/// assert_eq!(err, TryPublishError::Full { value: 3, slowest: Some(0) });
 /// assert_eq!(err.into_inner(), 3);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,16 @@ use core::fmt;
 pub enum TryPublishError<T> {
     /// Backpressure: the slot the value would go into is still held by at least one consumer
     /// (the slowest consumer is `capacity` values behind).
-    Full(T),
+    Full {
+        /// The value, given back.
+        value: T,
+        /// The index of a consumer `capacity` values behind, holding that slot (the lowest such
+        /// index): the one to wait for, or to [detach](crate::Buffer::detach). `None` when no
+        /// subscribed consumer is that far behind: the slot is then held by a consumer that has
+        /// just been detached or has left (the producer gives back its slots before its next
+        /// value) or by a value one of them still reads in place.
+        slowest: Option<usize>,
+    },
     /// Another thread was publishing into this buffer at the same moment, or a
     /// [`Publisher`](crate::Publisher) holds the producer role. The buffer has a single
     /// producer; a second one is refused instead of corrupting it.
@@ -40,7 +49,7 @@ impl<T> TryPublishError<T> {
     #[inline]
     pub fn into_inner(self) -> T {
         match self {
-            Self::Full(value)
+            Self::Full { value, .. }
             | Self::Busy(value)
             | Self::Disconnected(value)
             | Self::Closed(value) => value,
@@ -50,7 +59,7 @@ impl<T> TryPublishError<T> {
     /// Whether this is backpressure ([`TryPublishError::Full`]).
     #[inline]
     pub fn is_full(&self) -> bool {
-        matches!(self, Self::Full(_))
+        matches!(self, Self::Full { .. })
     }
 
     /// Whether no consumer is subscribed ([`TryPublishError::Disconnected`]).
@@ -64,7 +73,7 @@ impl<T> TryPublishError<T> {
 impl<T> fmt::Debug for TryPublishError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Full { slowest, .. } => write!(f, "Full {{ slowest: {slowest:?}, .. }}"),
             Self::Busy(_) => f.write_str("Busy(..)"),
             Self::Disconnected(_) => f.write_str("Disconnected(..)"),
             Self::Closed(_) => f.write_str("Closed(..)"),
@@ -75,7 +84,12 @@ impl<T> fmt::Debug for TryPublishError<T> {
 impl<T> fmt::Display for TryPublishError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Full(_) => {
+            Self::Full { slowest: Some(index), .. } => write!(
+                f,
+                "multicast buffer full: consumer {index} is a whole capacity behind and holds the \
+                 target slot"
+            ),
+            Self::Full { slowest: None, .. } => {
                 f.write_str("multicast buffer full: the target slot is still held by a consumer")
             }
             Self::Busy(_) => f.write_str("another thread is publishing into this multicast buffer"),
@@ -91,7 +105,7 @@ impl<T> fmt::Display for TryPublishError<T> {
 impl<T> defmt::Format for TryPublishError<T> {
     fn format(&self, f: defmt::Formatter<'_>) {
         match self {
-            Self::Full(_) => defmt::write!(f, "Full(..)"),
+            Self::Full { slowest, .. } => defmt::write!(f, "Full {{ slowest: {} }}", slowest),
             Self::Busy(_) => defmt::write!(f, "Busy(..)"),
             Self::Disconnected(_) => defmt::write!(f, "Disconnected(..)"),
             Self::Closed(_) => defmt::write!(f, "Closed(..)"),

@@ -5,7 +5,7 @@
 use core::fmt;
 use core::ops::Deref;
 
-use crate::raw::{join, lock, BUSY, CLOSED, FLAGS, HELD, JOIN, LOCKED, ONE, REQUEST, STOP};
+use crate::raw::{join, lock, CLOSED, FLAGS, HELD, JOIN, LOCKED, ONE, REQUEST, STOP, UNKNOWN};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::{Buffer, NoFreeSeat, Storage, TryConsumeError, TryPublishError};
 
@@ -330,18 +330,14 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     }
 
     /// The slot is held: detaches the consumers beyond the lag limit and tries once more (a
-    /// second time, nobody is left to detach).
+    /// second time, nobody is left to detach), or says who holds it.
     #[cold]
     #[inline(never)]
     fn full(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
         if self.make_room() {
-            // SAFETY: we hold the producer role and `self.word` is the write word.
-            return match unsafe { self.buffer.buffer().readers_after_requests(self.word) } {
-                0 => Err(TryPublishError::Disconnected(value)),
-                readers => self.publish_now(value, readers),
-            };
+            return self.try_publish_cold(value);
         }
-        Err(TryPublishError::Full(value))
+        Err(TryPublishError::Full { value, slowest: self.buffer.buffer().slowest(self.word) })
     }
 
     /// Detaches the consumers beyond the lag limit, if one is set; whether it detached any.
@@ -541,36 +537,7 @@ impl<B: BufferRef> Subscriber<B> {
     #[track_caller]
     pub fn new(buffer: B, index: usize) -> Option<Self> {
         let this = buffer.buffer();
-        let cursor = this.cursor(index);
-        // Relaxed: the expected value of the compare-and-swap below.
-        let mut seat = cursor.read.load(Ordering::Relaxed);
-        loop {
-            if seat & (HELD | BUSY) != 0 {
-                return None;
-            }
-            // A seat that is not subscribed asks to join (unless it already does).
-            let join = if seat & (STOP | JOIN) == STOP { JOIN } else { 0 };
-            // Acquire: pairs with the Release read-modify-writes that ended the previous
-            // holder's use of the seat, so its accesses (and `cached_write`) come before ours.
-            // Release: pairs with the Acquire load in `apply_requests`.
-            match cursor.read.compare_exchange(
-                seat,
-                seat | HELD | join,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => seat = now,
-            }
-        }
-        if seat & STOP != 0 {
-            this.request();
-            return Some(Self::joining(buffer, index));
-        }
-        let word = seat & !FLAGS;
-        // Relaxed: ordered by the Acquire above. A subscribed seat's `cached_write` is at or
-        // after its position (see `Cursor`).
-        let seen = cursor.cached_write.load(Ordering::Relaxed);
+        let (word, seen) = this.cursor(index).take(&this.producer)?;
         Some(Self { buffer, index, word, seen })
     }
 
@@ -601,18 +568,10 @@ impl<B: BufferRef> Subscriber<B> {
         match cursors.iter().position(|cursor| join(&cursor.read, 0, HELD)) {
             Some(index) => {
                 this.request();
-                Ok(Self::joining(buffer, index))
+                Ok(Self { buffer, index, word: UNKNOWN, seen: UNKNOWN })
             }
             None => Err(NoFreeSeat { seats: cursors.len() }),
         }
-    }
-
-    /// A handle for a seat that asked to join: it takes its position from the producer (see
-    /// `stopped`) on its first call after the producer counted it. Until then its local word is
-    /// `UNKNOWN`, which no published position equals (so `poll` never says `Empty` for it) and
-    /// no seat word matches (so every claim fails and asks the seat).
-    fn joining(buffer: B, index: usize) -> Self {
-        Self { buffer, index, word: UNKNOWN, seen: UNKNOWN }
     }
 
     /// The consumer seat this subscriber holds.
@@ -880,13 +839,6 @@ impl<B: BufferRef> Subscriber<B> {
     }
 }
 
-/// A subscriber's local word while it does not know its position yet (joining). `BUSY` is never
-/// set on a held seat, so `UNKNOWN | HELD` is no seat word: every claim with it fails and asks
-/// the seat. (Any other flag could match a real seat word, such as a seat counted at position 0
-/// and detached, `STOP | HELD`, and claim a position the producer had given back: Miri found
-/// that.) And no published position equals it, so `poll` never says `Empty` for it.
-const UNKNOWN: usize = BUSY;
-
 /// Claims the positions `word..word + count` (words) of a held seat for its holder, unless the
 /// seat is stopped (or the producer moved it). The claim decides who gives back each unit: the
 /// holder for what it claimed, the producer for the rest once the seat is stopped.
@@ -950,25 +902,7 @@ impl<T, S: Storage<T>> Claim<'_, T, S> {
 impl<B: BufferRef> Drop for Subscriber<B> {
     fn drop(&mut self) {
         let buffer = self.buffer.buffer();
-        // SAFETY: the index was checked when this handle was made.
-        let seat = unsafe { buffer.seat(self.index) };
-        // Relaxed: the expected value of the compare-and-swap below.
-        let mut word = seat.load(Ordering::Relaxed);
-        // Leaves: stops the seat (its frontier is its position) and lets go of it.
-        loop {
-            // Release: pairs with the Acquire load in `apply_requests` and the Acquire
-            // compare-and-swap of the seat's next holder, so our slot accesses come before theirs.
-            match seat.compare_exchange(
-                word,
-                (word & !(HELD | JOIN)) | STOP,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                Err(now) => word = now,
-            }
-        }
-        buffer.request();
+        buffer.cursor(self.index).leave(&buffer.producer);
     }
 }
 

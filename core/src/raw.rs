@@ -287,7 +287,71 @@ pub struct Cursor {
     pub(crate) counted: AtomicUsize,
 }
 
+/// A subscriber's local word while it does not know its position yet (joining). `BUSY` is never
+/// set on a held seat, so `UNKNOWN | HELD` is no seat word: every claim with it fails and asks
+/// the seat. (Any other flag could match a real seat word, such as a seat counted at position 0
+/// and detached, `STOP | HELD`, and claim a position the producer had given back: Miri found
+/// that.) And no published position equals it, so `poll` never says `Empty` for it.
+pub(crate) const UNKNOWN: usize = BUSY;
+
 impl Cursor {
+    /// Takes this seat for a `Subscriber`: its read word and the last write word it saw, or
+    /// `UNKNOWN` for both if the seat was not subscribed and now asks to join; `None` if
+    /// something holds it. Out of line and not generic: one copy however many handle types.
+    #[inline(never)]
+    pub(crate) fn take(&self, producer: &Producer) -> Option<(usize, usize)> {
+        // Relaxed: the expected value of the compare-and-swap below.
+        let mut seat = self.read.load(Ordering::Relaxed);
+        loop {
+            if seat & (HELD | BUSY) != 0 {
+                return None;
+            }
+            // A seat that is not subscribed asks to join (unless it already does).
+            let join = if seat & (STOP | JOIN) == STOP { JOIN } else { 0 };
+            // Acquire: pairs with the Release read-modify-writes that ended the previous
+            // holder's use of the seat, so its accesses (and `cached_write`) come before ours.
+            // Release: pairs with the Acquire load in `apply_requests`.
+            match self.read.compare_exchange(
+                seat,
+                seat | HELD | join,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => seat = now,
+            }
+        }
+        if seat & STOP != 0 {
+            producer.request();
+            return Some((UNKNOWN, UNKNOWN));
+        }
+        // Relaxed: ordered by the Acquire above. A subscribed seat's `cached_write` is at or
+        // after its position (see `Cursor`).
+        Some((seat & !FLAGS, self.cached_write.load(Ordering::Relaxed)))
+    }
+
+    /// A `Subscriber` leaves this seat: stops it (its frontier is its position) and lets go of
+    /// it; the producer gives back its units before its next value.
+    #[inline(never)]
+    pub(crate) fn leave(&self, producer: &Producer) {
+        // Relaxed: the expected value of the compare-and-swap below.
+        let mut seat = self.read.load(Ordering::Relaxed);
+        loop {
+            // Release: pairs with the Acquire load in `apply_requests` and the Acquire
+            // compare-and-swap of the seat's next holder, so our slot accesses come before theirs.
+            match self.read.compare_exchange(
+                seat,
+                (seat & !(HELD | JOIN)) | STOP,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => seat = now,
+            }
+        }
+        producer.request();
+    }
+
     const_unless_loom! {
         /// A seat counted from position 0 (`subscribed`) or a vacant one.
         pub(crate) fn new(subscribed: bool) -> Self {
@@ -318,6 +382,14 @@ pub struct Producer {
 }
 
 impl Producer {
+    /// Marks a seat's request (it already changed its seat word) for the producer's next look.
+    #[inline]
+    pub(crate) fn request(&self) {
+        // Release: pairs with the Acquire `fetch_and` in `apply_requests`, after the seat word
+        // change.
+        self.control.fetch_or(REQUEST, Ordering::Release);
+    }
+
     const_unless_loom! {
         pub(crate) fn new(readers: usize) -> Self {
             Self {
