@@ -11,8 +11,12 @@ export TSAN_OPTIONS="halt_on_error=1 exitcode=66"
 export CARGO_TARGET_DIR=target/tsan
 set +e
 cargo +nightly test -Zbuild-std --target "$host" -p multicast-buffer-tests \
-  --test stress --test misuse --test drops "$@"
+  --test stress --test misuse --test drops --test lifecycle "$@"
 status=$?
+# The adapter's blocking and async waits (fences, parking, wakers) on threads.
+cargo +nightly test -Zbuild-std --target "$host" -p multicast-buffer --all-features --test waiting "$@"
+adapter=$?
+[ $status -ne 0 ] || status=$adapter
 set -e
 echo "tsan: exit code $status"
 exit $status

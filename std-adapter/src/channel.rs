@@ -660,7 +660,7 @@ impl<T> Subscriber<T> {
     where
         T: Clone,
     {
-        let result = recv_now(&mut self.inner);
+        let result = self.inner.try_recv();
         if result.is_ok() {
             self.leaver.0.after_release();
         }
@@ -694,7 +694,7 @@ impl<T> Subscriber<T> {
         let index = self.inner.index();
         let mut armed = SeatArmed { waiters: &self.leaver.0, index, armed: false };
         loop {
-            match recv_now(&mut self.inner) {
+            match self.inner.try_recv() {
                 Ok(value) => {
                     armed.disarm();
                     armed.waiters.after_release();
@@ -842,32 +842,13 @@ impl<T> Subscriber<T> {
         &self.leaver.0
     }
 
-    /// One receive attempt without waking anyone (see `recv_now`).
+    /// One receive attempt without waking anyone.
     #[cfg(feature = "async")]
     pub(crate) fn recv_now(&mut self) -> Result<T, TryConsumeError>
     where
         T: Clone,
     {
-        recv_now(&mut self.inner)
-    }
-}
-
-/// The core's `try_recv`, except that a subscriber still joining when the publisher closed the
-/// channel gets `Closed`: the core counts a joining seat only at the next publish, which will
-/// never come, so it would answer `Empty` for ever.
-#[inline]
-fn recv_now<T: Clone>(
-    inner: &mut multicast_buffer_core::Subscriber<Core<T>>,
-) -> Result<T, TryConsumeError> {
-    match inner.try_recv() {
-        Err(TryConsumeError::Empty) if inner.buffer().is_closed() => match inner.try_recv() {
-            // Closed before this call and still `Empty`: a subscribed seat would have seen the
-            // close in the producer's word (read after the one `is_closed` read) and said
-            // `Closed`; only a seat that is still joining says `Empty` now.
-            Err(TryConsumeError::Empty) => Err(TryConsumeError::Closed),
-            other => other,
-        },
-        other => other,
+        self.inner.try_recv()
     }
 }
 
