@@ -542,7 +542,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             return Err(TryPublishError::Busy(value));
         };
         let readers = self.control();
-        if word & CLOSED != 0 || readers & REQUEST != 0 {
+        // A closed buffer has `REQUEST` set for good (see `Publisher::drop`): one test for both.
+        if readers & REQUEST != 0 {
             // SAFETY: we hold the producer role and `word` is the current write word.
             return unsafe { self.try_publish_cold(word, value) };
         }

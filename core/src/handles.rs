@@ -475,9 +475,14 @@ impl Drop for Progress<'_> {
 
 impl<B: BufferRef, N: Notify> Drop for Publisher<B, N> {
     fn drop(&mut self) {
+        let producer = &self.buffer.buffer().producer;
+        // Sends every later `Buffer::try_publish` to its cold path, which answers `Closed`; the
+        // flag stays set, as nobody applies requests on a closed buffer. Relaxed: ordered before
+        // the Release store below, which a later `lock` reads.
+        producer.control.fetch_or(REQUEST, Ordering::Relaxed);
         // Release: publishes the close (and gives the role back). Pairs with the Acquire loads
         // in `poll` (consumers drain, then see CLOSED) and in `lock`.
-        self.buffer.buffer().producer.word.store(self.word | CLOSED, Ordering::Release);
+        producer.word.store(self.word | CLOSED, Ordering::Release);
     }
 }
 
@@ -605,33 +610,69 @@ impl<B: BufferRef> Subscriber<B> {
     where
         B::Item: Clone,
     {
+        let buffer = self.buffer.buffer();
+        // A local copy: the compiler need not reload it after the atomic accesses.
+        let word = self.word;
+        buffer.poll(word, &mut self.seen)?;
+        #[cfg(multicast_bug = "read-before-claim")]
+        // Injected bug: look at the value before claiming the position.
+        // SAFETY: none; a detach may let the producer give the slot away meanwhile.
+        drop(unsafe { buffer.slot(word / ONE).get() }.clone());
+        // SAFETY: the index was checked when this handle was made.
+        if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
+            // SAFETY: `poll` saw the position published and we claimed it.
+            return Ok(unsafe { self.read_claimed(word) });
+        }
+        // Out of line and finishing the call itself, so that the hot path keeps nothing live
+        // across a call.
+        self.try_recv_cold()
+    }
+
+    /// [`try_recv`](Self::try_recv) after a failed claim: the seat is stopped, or counted again
+    /// at a new position.
+    #[cold]
+    #[inline(never)]
+    fn try_recv_cold(&mut self) -> Result<B::Item, TryConsumeError>
+    where
+        B::Item: Clone,
+    {
         loop {
+            self.stopped()?;
             let buffer = self.buffer.buffer();
-            // A local copy: the compiler need not reload it after the atomic accesses.
             let word = self.word;
             buffer.poll(word, &mut self.seen)?;
             // SAFETY: the index was checked when this handle was made.
-            let seat = unsafe { buffer.seat(self.index) };
-            #[cfg(multicast_bug = "read-before-claim")]
-            // Injected bug: look at the value before claiming the position.
-            // SAFETY: none; a detach may let the producer give the slot away meanwhile.
-            drop(unsafe { buffer.slot(word / ONE).get() }.clone());
-            if claim(seat, word, ONE) {
-                // On a panic in `T::clone`, gives the position back (see `Claim`).
-                let mut claim = Claim { buffer, seat, word: &mut self.word, next: word, end: word };
-                claim.end = word.wrapping_add(ONE);
-                // SAFETY: `poll` saw our position published and we claimed it: the unit of this
-                // slot is ours.
-                let (value, spare) = unsafe { buffer.slot(word / ONE).read() };
-                claim.next = claim.end;
-                drop(claim);
-                // The original, when we became the last reader after cloning; dropped after the
-                // bookkeeping, as a destructor may panic.
-                drop(spare);
-                return Ok(value);
+            if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
+                // SAFETY: as in `try_recv`.
+                return Ok(unsafe { self.read_claimed(word) });
             }
-            self.stopped()?;
         }
+    }
+
+    /// Reads the value at claimed position `word` and advances past it.
+    ///
+    /// # Safety
+    ///
+    /// `word` is this handle's position, published, and claimed by this handle.
+    #[inline(always)]
+    unsafe fn read_claimed(&mut self, word: usize) -> B::Item
+    where
+        B::Item: Clone,
+    {
+        let buffer = self.buffer.buffer();
+        // SAFETY: the index was checked when this handle was made.
+        let seat = unsafe { buffer.seat(self.index) };
+        // On a panic in `T::clone`, gives the position back (see `Claim`).
+        let mut claim = Claim { buffer, seat, word: &mut self.word, next: word, end: word };
+        claim.end = word.wrapping_add(ONE);
+        // SAFETY: the caller's contract: the unit of this slot is ours.
+        let (value, spare) = unsafe { buffer.slot(word / ONE).read() };
+        claim.next = claim.end;
+        drop(claim);
+        // The original, when we became the last reader after cloning; dropped after the
+        // bookkeeping, as a destructor may panic.
+        drop(spare);
+        value
     }
 
     /// The claim failed: the seat is stopped, or the producer counted it again at a new
@@ -706,7 +747,23 @@ impl<B: BufferRef> Subscriber<B> {
     /// ```
     #[inline]
     pub fn try_read(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
+        let buffer = self.buffer.buffer();
+        let word = self.word;
+        buffer.poll(word, &mut self.seen)?;
+        // SAFETY: the index was checked when this handle was made.
+        if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
+            self.word = word.wrapping_add(ONE);
+            return Ok(ReadGuard { subscriber: self, word });
+        }
+        self.try_read_cold()
+    }
+
+    /// [`try_read`](Self::try_read) after a failed claim (see `try_recv_cold`).
+    #[cold]
+    #[inline(never)]
+    fn try_read_cold(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
         loop {
+            self.stopped()?;
             let buffer = self.buffer.buffer();
             let word = self.word;
             buffer.poll(word, &mut self.seen)?;
@@ -715,7 +772,6 @@ impl<B: BufferRef> Subscriber<B> {
                 self.word = word.wrapping_add(ONE);
                 return Ok(ReadGuard { subscriber: self, word });
             }
-            self.stopped()?;
         }
     }
 

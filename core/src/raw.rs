@@ -365,7 +365,8 @@ impl Cursor {
 }
 
 /// Control word, top bit: a seat has asked to join or leave (or was detached) since the producer
-/// last looked, or no seat is subscribed; the producer takes its cold path before its next value.
+/// last looked, or no seat is subscribed, or the buffer is closed; the producer takes its cold
+/// path before its next value.
 pub(crate) const REQUEST: usize = !(usize::MAX >> 1);
 
 /// The producer's cache line: the write word and the control word.
