@@ -466,21 +466,6 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         self.producer.request();
     }
 
-    /// The seat the producer waits for at write word `word`: a subscribed seat a whole
-    /// `capacity` behind, which holds the slot the next value goes into; `None` if none is (the
-    /// slot is held by a seat being detached or left, whose units the producer gives back before
-    /// its next value, or by the value read in place by one). Stops at the first such seat.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn slowest(&self, word: usize) -> Option<usize> {
-        let behind = self.capacity() * ONE;
-        self.storage.cursors().iter().position(|cursor| {
-            // Relaxed: an observation, for the error message.
-            let seat = cursor.read.load(Ordering::Relaxed);
-            seat & STOP == 0 && word.wrapping_sub(seat & !FLAGS) >= behind
-        })
-    }
-
     /// The consumer's check, shared by [`try_consume`](Self::try_consume) and
     /// [`Subscriber`](crate::Subscriber): is the position of word `word` (flags clear)
     /// published? `seen` is the last write word this consumer saw; it is refreshed from the
@@ -601,7 +586,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             Err(value) => {
                 // Release: pairs with the Acquire in `lock` by the next publish (nothing changed).
                 self.producer.word.store(word, Ordering::Release);
-                Err(TryPublishError::Full { value, slowest: self.slowest(word) })
+                Err(TryPublishError::Full(value))
             }
         }
     }
@@ -860,6 +845,28 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     pub fn subscribed(&self) -> usize {
         // Relaxed: an observation.
         self.storage.cursors().iter().filter(|c| c.read.load(Ordering::Relaxed) & STOP == 0).count()
+    }
+
+    /// The consumer the producer waits for when the buffer is full: the subscribed consumer
+    /// furthest behind (the lowest index among equals), as in [`state`](Self::state); `None`
+    /// without subscribed consumers. It reads every consumer's cache line: call it when you
+    /// need the name (to log, or to [`detach`](Self::detach)), not on every refused publish.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u8, 2, 3> = InlineBuffer::new();
+    /// buf.try_publish(1).unwrap();
+    /// buf.try_publish(2).unwrap();
+    /// buf.consume(0);
+    /// buf.consume(2);
+    /// assert!(buf.try_publish(3).unwrap_err().is_full());
+    /// assert_eq!(buf.slowest_consumer(), Some(1));
+    /// ```
+    pub fn slowest_consumer(&self) -> Option<usize> {
+        self.state().slowest_consumer
     }
 
     /// The number of values published so far (modulo `2^(usize::BITS - 4)`: see

@@ -337,7 +337,7 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
         if self.make_room() {
             return self.try_publish_cold(value);
         }
-        Err(TryPublishError::Full { value, slowest: self.buffer.buffer().slowest(self.word) })
+        Err(TryPublishError::Full(value))
     }
 
     /// Detaches the consumers beyond the lag limit, if one is set; whether it detached any.

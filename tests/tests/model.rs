@@ -84,7 +84,7 @@ fn check(capacity: usize, consumers: usize, ops: &[Op]) {
                         Ok(()) => {
                             assert!(!full, "accepted while the slowest was {capacity} behind")
                         }
-                        Err(TryPublishError::Full { value: back, .. }) => {
+                        Err(TryPublishError::Full(back)) => {
                             assert!(full, "refused while not full");
                             assert_eq!(back.id, id, "the refused value came back");
                         }

@@ -95,7 +95,7 @@ fn try_publish_gives_the_value_back() {
     let buf = MulticastBuffer::new(1, 1);
     buf.try_publish(String::from("kept")).unwrap();
     match buf.try_publish(String::from("refused")) {
-        Err(TryPublishError::Full { value, .. }) => assert_eq!(value, "refused"),
+        Err(TryPublishError::Full(value)) => assert_eq!(value, "refused"),
         other => panic!("expected Full, got {other:?}"),
     }
 }
