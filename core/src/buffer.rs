@@ -374,54 +374,51 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         let again = Again(&self.producer);
         let mut deferred = false;
         for cursor in self.storage.cursors() {
-            // Acquire: pairs with the Release read-modify-writes of the seat word (`request`,
-            // `Subscriber::drop`, the unlock in `try_consume`), so the seat's earlier accesses
-            // to the slots happen before we give back its units.
-            let mut seat = cursor.read.load(Ordering::Acquire);
-            loop {
-                // Relaxed: producer-only, ordered by the producer role.
-                let counted = cursor.counted.load(Ordering::Relaxed) != 0;
-                if seat & BUSY != 0 {
-                    deferred |= (counted && seat & STOP != 0) || (!counted && seat & JOIN != 0);
-                    break;
-                }
-                if counted && seat & STOP != 0 {
-                    // Relaxed: as above.
-                    cursor.counted.store(0, Ordering::Relaxed);
-                    // Relaxed: as in `control`.
-                    control.fetch_sub(1, Ordering::Relaxed);
-                    // SAFETY: the seat is stopped, so nobody claims its positions at or after its
-                    // frontier any more; it was counted in every value published from there to
-                    // `word`, and nobody else gives back those units.
-                    unsafe { self.give_back(seat & !FLAGS, word) };
-                    // A seat may ask to rejoin before its stop was applied: look again.
-                    continue;
-                }
-                if !counted && seat & JOIN != 0 {
-                    // A subscribed seat's `cached_write` is at or after its position (the
-                    // index API relies on it); published with the compare-and-swap below.
-                    cursor.cached_write.store(word, Ordering::Relaxed);
-                    // Release: pairs with the Acquire load in the seat's `Subscriber::stopped` (or
-                    // the next index-API call), which then starts at `word`. Relaxed on failure:
-                    // we look again.
-                    match cursor.read.compare_exchange(
-                        seat,
-                        word | (seat & HELD),
-                        Ordering::Release,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => {
-                            cursor.counted.store(1, Ordering::Relaxed);
-                            // Relaxed: as in `control`.
-                            control.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(now) => {
-                            seat = now;
-                            continue;
-                        }
+            // Acquire: pairs with the Release read-modify-writes of the seat word (`detach`,
+            // `join`, `Cursor::take`, `Cursor::leave`, `Cursor::hand_back`, the unlock in
+            // `try_consume`), so the seat's earlier accesses to the slots happen before we give
+            // back its units.
+            let seat = cursor.read.load(Ordering::Acquire);
+            // Relaxed: producer-only, ordered by the producer role.
+            let mut counted = cursor.counted.load(Ordering::Relaxed) != 0;
+            if seat & BUSY != 0 {
+                deferred |= (counted && seat & STOP != 0) || (!counted && seat & JOIN != 0);
+                continue;
+            }
+            if counted && seat & STOP != 0 {
+                counted = false;
+                // Relaxed: as above.
+                cursor.counted.store(0, Ordering::Relaxed);
+                // Relaxed: as in `control`.
+                control.fetch_sub(1, Ordering::Relaxed);
+                // SAFETY: the seat is stopped, so nobody claims its positions at or after its
+                // frontier any more; it was counted in every value published from there to
+                // `word`, and nobody else gives back those units.
+                unsafe { self.give_back(seat & !FLAGS, word) };
+            }
+            // A seat may also ask to rejoin before its stop was applied.
+            if !counted && seat & JOIN != 0 {
+                // A subscribed seat's `cached_write` is at or after its position (the index API
+                // relies on it); published with the compare-and-swap below. (If that fails, the
+                // seat is not subscribed and the value does not matter.)
+                cursor.cached_write.store(word, Ordering::Relaxed);
+                // Release: pairs with the Acquire load in the seat's `Subscriber::stopped` (or the
+                // next index-API call), which then starts at `word`.
+                match cursor.read.compare_exchange(
+                    seat,
+                    word | (seat & HELD),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        cursor.counted.store(1, Ordering::Relaxed);
+                        // Relaxed: as in `control`.
+                        control.fetch_add(1, Ordering::Relaxed);
                     }
+                    // The seat changed meanwhile (its holder left or asked again): look at it at
+                    // the next publish, so that this pass stays bounded.
+                    Err(_) => deferred = true,
                 }
-                break;
             }
         }
         core::mem::forget(again);
@@ -549,8 +546,18 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             self.producer.word.store(word, Ordering::Release);
             return Err(TryPublishError::Closed(value));
         }
+        /// Gives the producer role back unchanged if a destructor run by `apply_requests` panics.
+        struct Unlocked<'a>(&'a crate::sync::AtomicUsize, usize);
+        impl Drop for Unlocked<'_> {
+            fn drop(&mut self) {
+                // Release: pairs with the Acquire in `lock` by the next publish.
+                self.0.store(self.1, Ordering::Release);
+            }
+        }
+        let unlocked = Unlocked(&self.producer.word, word);
         // SAFETY: the caller's contract.
         let readers = unsafe { self.readers_after_requests(word) };
+        core::mem::forget(unlocked);
         if readers == 0 {
             // Nobody can ever read it: the seed's behaviour is to drop it and advance.
             // Release: as in `publish_held`.

@@ -502,9 +502,12 @@ impl<B: BufferRef, N: Notify> fmt::Debug for Publisher<B, N> {
 /// position with one compare-and-swap on its own seat word, which is what lets the buffer
 /// [detach](Buffer::detach) it at any moment without waiting for it.
 ///
-/// Dropping it unsubscribes the seat: the values it has not read are given back (by the
-/// producer, before its next value), later values no longer wait for it, and the seat is free
-/// for [`Buffer::subscribe`].
+/// Dropping it gives back what it took. A seat it subscribed ([`Buffer::subscribe`], or
+/// [`Buffer::subscriber`] on a vacant seat) is unsubscribed: the values it has not read are
+/// given back (by the producer, before its next value), later values no longer wait for it, and
+/// the seat is free for [`Buffer::subscribe`]. A seat that was already subscribed (an index-API
+/// seat of [`Buffer::new`], taken with [`Buffer::subscriber`]) is handed back still subscribed,
+/// at its position, so nothing published meanwhile is lost; [`Buffer::detach`] ends it.
 ///
 /// Leaking it (`mem::forget`) keeps the seat subscribed for good, and the slots it has not
 /// read stay held until it is detached. That is safe.
@@ -515,6 +518,9 @@ pub struct Subscriber<B: BufferRef> {
     word: usize,
     /// The last write word seen.
     seen: usize,
+    /// Whether it took a seat that was already subscribed (an index-API seat): it hands it back
+    /// subscribed when dropped, instead of unsubscribing it.
+    keep: bool,
 }
 
 impl<B: BufferRef> Subscriber<B> {
@@ -543,7 +549,7 @@ impl<B: BufferRef> Subscriber<B> {
     pub fn new(buffer: B, index: usize) -> Option<Self> {
         let this = buffer.buffer();
         let (word, seen) = this.cursor(index).take(&this.producer)?;
-        Some(Self { buffer, index, word, seen })
+        Some(Self { buffer, index, word, seen, keep: word != UNKNOWN })
     }
 
     /// Takes a vacant seat of `buffer` and subscribes it (see [`Buffer::subscribe`]); the way
@@ -573,7 +579,7 @@ impl<B: BufferRef> Subscriber<B> {
         match cursors.iter().position(|cursor| join(&cursor.read, 0, HELD)) {
             Some(index) => {
                 this.request();
-                Ok(Self { buffer, index, word: UNKNOWN, seen: UNKNOWN })
+                Ok(Self { buffer, index, word: UNKNOWN, seen: UNKNOWN, keep: false })
             }
             None => Err(NoFreeSeat { seats: cursors.len() }),
         }
@@ -613,23 +619,25 @@ impl<B: BufferRef> Subscriber<B> {
         let buffer = self.buffer.buffer();
         // A local copy: the compiler need not reload it after the atomic accesses.
         let word = self.word;
-        buffer.poll(word, &mut self.seen)?;
-        #[cfg(multicast_bug = "read-before-claim")]
-        // Injected bug: look at the value before claiming the position.
-        // SAFETY: none; a detach may let the producer give the slot away meanwhile.
-        drop(unsafe { buffer.slot(word / ONE).get() }.clone());
-        // SAFETY: the index was checked when this handle was made.
-        if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
-            // SAFETY: `poll` saw the position published and we claimed it.
-            return Ok(unsafe { self.read_claimed(word) });
+        if buffer.poll(word, &mut self.seen).is_ok() {
+            #[cfg(multicast_bug = "read-before-claim")]
+            // Injected bug: look at the value before claiming the position.
+            // SAFETY: none; a detach may let the producer give the slot away meanwhile.
+            drop(unsafe { buffer.slot(word / ONE).get() }.clone());
+            // SAFETY: the index was checked when this handle was made.
+            if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
+                // SAFETY: `poll` saw the position published and we claimed it.
+                return Ok(unsafe { self.read_claimed(word) });
+            }
         }
         // Out of line and finishing the call itself, so that the hot path keeps nothing live
         // across a call.
         self.try_recv_cold()
     }
 
-    /// [`try_recv`](Self::try_recv) after a failed claim: the seat is stopped, or counted again
-    /// at a new position.
+    /// [`try_recv`](Self::try_recv) when nothing was claimed: nothing new, or the seat is
+    /// stopped (a detached seat that has read everything would otherwise hear `Empty` for
+    /// ever), or counted again at a new position. Looks at the seat first.
     #[cold]
     #[inline(never)]
     fn try_recv_cold(&mut self) -> Result<B::Item, TryConsumeError>
@@ -716,10 +724,16 @@ impl<B: BufferRef> Subscriber<B> {
     pub fn rejoin(&mut self) -> bool {
         let buffer = self.buffer.buffer();
         // SAFETY: the index was checked when this handle was made.
-        join(unsafe { buffer.seat(self.index) }, HELD, 0) && {
-            buffer.request();
-            true
+        if !join(unsafe { buffer.seat(self.index) }, HELD, 0) {
+            return false;
         }
+        buffer.request();
+        // Forget the old position: the producer picks the new one, which after a wrap of the
+        // position counter could equal the old one while the old `seen` would vouch for slots
+        // not published at the new one. `UNKNOWN` makes the next call ask the seat.
+        self.word = UNKNOWN;
+        self.seen = UNKNOWN;
+        true
     }
 
     /// Borrows the next value in place, without cloning: `T` need not be `Clone`. The slot is
@@ -749,16 +763,17 @@ impl<B: BufferRef> Subscriber<B> {
     pub fn try_read(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
         let buffer = self.buffer.buffer();
         let word = self.word;
-        buffer.poll(word, &mut self.seen)?;
         // SAFETY: the index was checked when this handle was made.
-        if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
+        if buffer.poll(word, &mut self.seen).is_ok()
+            && claim(unsafe { buffer.seat(self.index) }, word, ONE)
+        {
             self.word = word.wrapping_add(ONE);
             return Ok(ReadGuard { subscriber: self, word });
         }
         self.try_read_cold()
     }
 
-    /// [`try_read`](Self::try_read) after a failed claim (see `try_recv_cold`).
+    /// [`try_read`](Self::try_read) when nothing was claimed (see `try_recv_cold`).
     #[cold]
     #[inline(never)]
     fn try_read_cold(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
@@ -805,12 +820,21 @@ impl<B: BufferRef> Subscriber<B> {
     where
         B::Item: Clone,
     {
+        let mut checked = false;
         loop {
             let buffer = self.buffer.buffer();
             let word = self.word;
             // One look at the producer's position per batch: the batch is what is available now
             // (at most `capacity` values), so the call is bounded however fast the producer is.
-            buffer.poll(word, &mut self.seen)?;
+            if let Err(err) = buffer.poll(word, &mut self.seen) {
+                if checked {
+                    return Err(err);
+                }
+                // Nothing new: the seat may be stopped (see `try_recv_cold`).
+                self.stopped()?;
+                checked = true;
+                continue;
+            }
             let run = (self.seen.wrapping_sub(word) / ONE).min(max);
             // SAFETY: the index was checked when this handle was made.
             let seat = unsafe { buffer.seat(self.index) };
@@ -832,6 +856,7 @@ impl<B: BufferRef> Subscriber<B> {
                 return Ok(run);
             }
             self.stopped()?;
+            checked = true;
         }
     }
 
@@ -883,8 +908,14 @@ impl<B: BufferRef> Subscriber<B> {
     /// [`TryConsumeError::Empty`]). For waiting loops and wakers.
     #[inline]
     pub fn is_ready(&mut self) -> bool {
-        match self.buffer.buffer().poll(self.word, &mut self.seen) {
-            Ok(()) => true,
+        if self.word != UNKNOWN && self.buffer.buffer().poll(self.word, &mut self.seen).is_ok() {
+            return true;
+        }
+        // Nothing new, or joining: what does the seat say?
+        match self.stopped() {
+            Ok(()) => {
+                self.buffer.buffer().poll(self.word, &mut self.seen) != Err(TryConsumeError::Empty)
+            }
             Err(err) => err != TryConsumeError::Empty,
         }
     }
@@ -958,7 +989,12 @@ impl<T, S: Storage<T>> Claim<'_, T, S> {
 impl<B: BufferRef> Drop for Subscriber<B> {
     fn drop(&mut self) {
         let buffer = self.buffer.buffer();
-        buffer.cursor(self.index).leave(&buffer.producer);
+        let cursor = buffer.cursor(self.index);
+        if self.keep {
+            cursor.hand_back();
+        } else {
+            cursor.leave(&buffer.producer);
+        }
     }
 }
 

@@ -277,10 +277,12 @@ pub struct Cursor {
     /// so every position is given back exactly once: by the consumer that claimed it, or by the
     /// producer for the positions at or after the frontier (see `Buffer::apply_requests`).
     pub(crate) read: AtomicUsize,
-    /// A write word the producer published (flags clear), at or after this seat's position when
-    /// stored, so that a consumer reads the producer's cache line only when it has caught up.
-    /// Stored with Release and loaded with Acquire, so a value seen here carries the producer's
-    /// publication with it, whichever thread stored it.
+    /// A write word the producer published (flags clear), at or after this seat's position
+    /// while the seat is subscribed and not held by a `Subscriber`, so that an index-API call
+    /// reads the producer's cache line only when it has caught up. Accessed with Relaxed by
+    /// whoever holds the seat (an index-API call under `BUSY`, a `Subscriber` when it takes or
+    /// hands back the seat, the producer when it counts the seat again): the Acquire/Release
+    /// operations on the seat word order those accesses.
     pub(crate) cached_write: AtomicUsize,
     /// Whether the producer counts this seat in the values it publishes (1) or not (0). Only
     /// accessed by the holder of the producer role.
@@ -328,6 +330,34 @@ impl Cursor {
         // Relaxed: ordered by the Acquire above. A subscribed seat's `cached_write` is at or
         // after its position (see `Cursor`).
         Some((seat & !FLAGS, self.cached_write.load(Ordering::Relaxed)))
+    }
+
+    /// A `Subscriber` hands back a seat that was subscribed when it took it: lets go of it and
+    /// leaves it subscribed at its position (or stopped, if it was detached meanwhile).
+    #[inline(never)]
+    pub(crate) fn hand_back(&self) {
+        // Relaxed: the expected value of the compare-and-swap below.
+        let mut seat = self.read.load(Ordering::Relaxed);
+        loop {
+            if seat & STOP == 0 {
+                // The index API reads `cached_write` as a published write word at or after the
+                // position: the position itself is one (it makes the next call look at the
+                // producer's word). A stopped seat gets its value from the producer when it is
+                // counted again. Relaxed: published by the Release below.
+                self.cached_write.store(seat & !FLAGS, Ordering::Relaxed);
+            }
+            // Release: pairs with the Acquire compare-and-swap of the seat's next holder (an
+            // index-API call, or a `Subscriber`), so our accesses come before theirs.
+            match self.read.compare_exchange(
+                seat,
+                seat & !HELD,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => seat = now,
+            }
+        }
     }
 
     /// A `Subscriber` leaves this seat: stops it (its frontier is its position) and lets go of

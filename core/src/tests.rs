@@ -309,8 +309,10 @@ fn handles_hold_their_roles_until_dropped() {
     assert_eq!(other.try_recv(), Ok(1));
     assert_eq!(other.lag(), 1);
     drop((publisher, subscriber));
-    // Dropping the subscriber left seat 0; dropping the publisher closed the buffer.
-    assert_eq!(buf.try_consume(0), Err(TryConsumeError::Detached { missed: 1 }));
+    // The subscriber handed index-API seat 0 back still subscribed (nothing published meanwhile
+    // is lost); dropping the publisher closed the buffer.
+    assert_eq!(buf.try_consume(0), Ok(2));
+    assert_eq!(buf.try_consume(0), Err(TryConsumeError::Closed));
     assert_eq!(buf.try_publish(3), Err(TryPublishError::Closed(3)));
     assert_eq!(other.try_recv(), Ok(2));
     assert_eq!(other.try_recv(), Err(TryConsumeError::Closed));
@@ -620,7 +622,9 @@ fn closing_lets_consumers_drain_then_says_closed() {
     buf.detach(1);
     assert!(buf.rejoin(1));
     assert_eq!(buf.try_consume(1), Err(TryConsumeError::Closed));
-    drop(sub);
+    drop(sub); // handed back still subscribed
+    assert_eq!(buf.try_consume(0), Err(TryConsumeError::Closed));
+    buf.detach(0);
     assert_eq!(buf.subscribe().unwrap().try_recv(), Err(TryConsumeError::Closed));
 }
 
@@ -653,4 +657,60 @@ fn a_subscriber_detached_before_it_learned_its_position_reads_nothing() {
     assert_eq!(sub.try_recv().map(|v| v.value), Err(TryConsumeError::Detached { missed: 1 }));
     publisher.try_publish(counters.make(1)).unwrap_err(); // gives back its unit: nobody left
     assert_eq!(counters.alive(2), 0, "value 0 dropped once, by the producer");
+}
+
+#[test]
+fn a_detached_subscriber_that_read_everything_is_told_at_once() {
+    let buf = HeapBuffer::with_seats(4, 2);
+    let mut publisher = buf.publisher().unwrap();
+    let mut sub = buf.subscribe().unwrap();
+    publisher.try_publish(1).unwrap();
+    assert_eq!(sub.try_recv(), Ok(1));
+    assert!(!sub.is_ready());
+    buf.detach(sub.index());
+    // Nothing new is published (it was the only subscriber): it must still learn it.
+    assert!(sub.is_ready());
+    assert_eq!(sub.try_recv(), Err(TryConsumeError::Detached { missed: 0 }));
+    assert!(matches!(sub.try_read(), Err(TryConsumeError::Detached { .. })));
+    assert_eq!(sub.recv_batch(8, drop), Err(TryConsumeError::Detached { missed: 0 }));
+    assert!(publisher.try_publish(2).unwrap_err().is_disconnected());
+    assert!(sub.rejoin());
+    assert_eq!(sub.lag(), 0);
+    assert!(!sub.is_ready(), "joining: nothing yet");
+    publisher.try_publish(3).unwrap();
+    assert!(sub.is_ready());
+    assert_eq!(sub.try_recv(), Ok(3));
+}
+
+#[test]
+fn a_short_lived_handle_on_an_index_seat_loses_nothing() {
+    let buf: InlineBuffer<u32, 8, 1> = InlineBuffer::new();
+    buf.publisher().unwrap().publish_iter(1..=3);
+    let mut got = Vec::new();
+    assert_eq!(buf.subscriber(0).unwrap().recv_batch(2, |v| got.push(v)), Ok(2));
+    // The handle is gone; the seat is still subscribed, at its position.
+    assert_eq!(buf.subscribed(), 1);
+    assert_eq!(buf.try_consume(0), Ok(3));
+    assert_eq!(got, [1, 2]);
+}
+
+#[test]
+fn a_panicking_destructor_while_applying_a_detach_gives_the_producer_role_back() {
+    #[derive(Clone)]
+    struct Bomb(bool);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            assert!(!self.0, "boom");
+        }
+    }
+    let buf: InlineBuffer<Bomb, 4, 2> = InlineBuffer::new();
+    buf.try_publish(Bomb(true)).ok().unwrap();
+    // Consumer 0 reads a clone (the original stays for consumer 1); defuse the clone.
+    core::mem::forget(buf.try_consume(0).ok().unwrap());
+    buf.detach(1);
+    // Giving back consumer 1's unit drops the original, which panics.
+    assert!(catch_unwind(AssertUnwindSafe(|| buf.try_publish(Bomb(false)))).is_err());
+    // The role was given back: the next publish goes through.
+    assert!(buf.try_publish(Bomb(false)).is_ok());
+    assert!(buf.publisher().is_some());
 }
