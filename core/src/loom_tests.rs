@@ -466,3 +466,36 @@ fn loom_close_while_draining() {
         assert_eq!(alive.load(SeqCst), 0);
     });
 }
+
+#[test]
+fn loom_detach_while_an_index_call_reads() {
+    // Seat 1 is detached while an index-API call may hold it (`BUSY`) and read: the producer
+    // leaves the seat for its next look rather than give back a unit being read.
+    use std::sync::Arc;
+
+    loom::model(|| {
+        let alive = Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(2, 2));
+        buf.try_publish(Tracked::new(0, &alive)).unwrap();
+        buf.try_publish(Tracked::new(1, &alive)).unwrap();
+        assert_eq!(drain(&buf, 0), [0, 1]);
+        let reader = {
+            let buf = Arc::clone(&buf);
+            thread::spawn(move || consume_some(&buf, 1, 2))
+        };
+        let producer = {
+            let (buf, alive) = (Arc::clone(&buf), Arc::clone(&alive));
+            thread::spawn(move || {
+                assert!(buf.detach(1));
+                publish_some(&buf, 2, &alive)
+            })
+        };
+        let sent = producer.join().unwrap();
+        let got = reader.join().unwrap();
+        assert_eq!(got, (0..got.len()).collect::<Vec<_>>(), "a prefix, in order");
+        assert!(matches!(buf.try_consume(1), Err(TryConsumeError::Detached { .. })));
+        assert_eq!(drain(&buf, 0), (0..sent).collect::<Vec<_>>());
+        drop(buf);
+        assert_eq!(alive.load(SeqCst), 0, "each value dropped exactly once");
+    });
+}
