@@ -764,9 +764,8 @@ impl<B: BufferRef> Subscriber<B> {
         let buffer = self.buffer.buffer();
         let word = self.word;
         // SAFETY: the index was checked when this handle was made.
-        if buffer.poll(word, &mut self.seen).is_ok()
-            && claim(unsafe { buffer.seat(self.index) }, word, ONE)
-        {
+        let seat = unsafe { buffer.seat(self.index) };
+        if buffer.poll(word, &mut self.seen).is_ok() && claim(seat, word, ONE) {
             self.word = word.wrapping_add(ONE);
             return Ok(ReadGuard { subscriber: self, word });
         }
