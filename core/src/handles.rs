@@ -644,6 +644,15 @@ impl<B: BufferRef> Subscriber<B> {
     where
         B::Item: Clone,
     {
+        let word = self.claim_after_looking()?;
+        // SAFETY: `claim_after_looking` saw the position published and claimed it.
+        Ok(unsafe { self.read_claimed(word) })
+    }
+
+    /// The cold paths' claim: looks at the seat first (stopped, or counted again at a new
+    /// position), then polls and claims; the claimed position's word, or why there is none.
+    #[inline(always)]
+    fn claim_after_looking(&mut self) -> Result<usize, TryConsumeError> {
         loop {
             self.stopped()?;
             let buffer = self.buffer.buffer();
@@ -651,8 +660,7 @@ impl<B: BufferRef> Subscriber<B> {
             buffer.poll(word, &mut self.seen)?;
             // SAFETY: the index was checked when this handle was made.
             if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
-                // SAFETY: as in `try_recv`.
-                return Ok(unsafe { self.read_claimed(word) });
+                return Ok(word);
             }
         }
     }
@@ -776,17 +784,9 @@ impl<B: BufferRef> Subscriber<B> {
     #[cold]
     #[inline(never)]
     fn try_read_cold(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
-        loop {
-            self.stopped()?;
-            let buffer = self.buffer.buffer();
-            let word = self.word;
-            buffer.poll(word, &mut self.seen)?;
-            // SAFETY: the index was checked when this handle was made.
-            if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
-                self.word = word.wrapping_add(ONE);
-                return Ok(ReadGuard { subscriber: self, word });
-            }
-        }
+        let word = self.claim_after_looking()?;
+        self.word = word.wrapping_add(ONE);
+        Ok(ReadGuard { subscriber: self, word })
     }
 
     /// Takes the values available now (at most `max`, and at most `capacity`), handing each to
