@@ -234,7 +234,7 @@ fn a_lagging_consumer_gets_detached_from_recv_blocking_and_can_rejoin() {
 }
 
 #[test]
-fn a_parked_consumer_sees_its_detach_at_the_next_publish() {
+fn a_parked_consumer_is_told_of_its_detach() {
     let (mut publisher, subscribers) = channel::<u64>(4, 2);
     let mut watcher = subscribers.subscribe().unwrap();
     let mut subscriber = subscribers.subscribe().unwrap();
@@ -247,7 +247,10 @@ fn a_parked_consumer_sees_its_detach_at_the_next_publish() {
     settle();
     assert!(subscribers.detach(index));
     publisher.try_publish(7).unwrap();
-    assert_eq!(reader.join(), Err(RecvError::Detached { missed: 1 }));
+    // Woken by the detach itself (nothing missed yet) or, if it looks only after the publish,
+    // having missed 7.
+    let told = reader.join();
+    assert!(matches!(told, Err(RecvError::Detached { missed: 0 | 1 })), "{told:?}");
     assert_eq!(watcher.try_recv(), Ok(7));
 }
 
@@ -412,13 +415,15 @@ mod asynchronous {
         block_on(publisher.publish(8)).unwrap();
         assert_eq!(block_on(slow.recv()), Ok(8));
         assert_eq!(block_on(fast.recv()), Ok(8));
-        // Waiting in a task when the detach comes: woken by the next publish.
+        // Waiting in a task when the detach comes: woken by the detach itself (nothing missed
+        // yet) or, if it looks only after the next publish, having missed 9.
         let index = slow.index();
         let reader = guarded("reader", move || block_on(slow.recv()));
         settle();
         assert!(subscribers.detach(index));
         block_on(publisher.publish(9)).unwrap();
-        assert_eq!(reader.join(), Err(RecvError::Detached { missed: 1 }));
+        let told = reader.join();
+        assert!(matches!(told, Err(RecvError::Detached { missed: 0 | 1 })), "{told:?}");
         assert_eq!(block_on(fast.recv()), Ok(9));
     }
 }
