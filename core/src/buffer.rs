@@ -457,12 +457,6 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         }
     }
 
-    /// Marks a seat's request (it already changed its seat word) for the producer's next look.
-    #[inline]
-    pub(crate) fn request(&self) {
-        self.producer.request();
-    }
-
     /// The consumer's check, shared by [`try_consume`](Self::try_consume) and
     /// [`Subscriber`](crate::Subscriber): is the position of word `word` (flags clear)
     /// published? `seen` is the last write word this consumer saw; it is refreshed from the
@@ -679,34 +673,26 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     pub(crate) fn refused(&self, seat: usize) -> TryConsumeError {
         if seat & STOP == 0 || seat & HELD != 0 {
             TryConsumeError::Busy
-        } else if seat & JOIN != 0 {
-            self.joining()
         } else {
-            self.detached(seat)
+            self.stopped(seat)
         }
     }
 
-    /// The error for a seat that asked to join: nothing yet (the producer counts it from its
-    /// next value), or `Closed` if there will be no next value.
+    /// The error for a stopped seat word `seat`. Asked to join: nothing yet (the producer counts
+    /// it from its next value), or `Closed` if there will be no next value. Otherwise detached,
+    /// with how many values it has missed so far since its frontier.
     #[cold]
-    pub(crate) fn joining(&self) -> TryConsumeError {
+    pub(crate) fn stopped(&self, seat: usize) -> TryConsumeError {
         // Acquire: pairs with the Release store in `Publisher::drop`, as in `poll`.
-        if self.producer.word.load(Ordering::Acquire) & CLOSED != 0 {
+        let write = self.producer.word.load(Ordering::Acquire);
+        if seat & JOIN == 0 {
+            // A seat may be asked to stop before the producer counted it (`behind` then is 0).
+            TryConsumeError::Detached { missed: behind(write, seat) as u64 }
+        } else if write & CLOSED != 0 {
             TryConsumeError::Closed
         } else {
             TryConsumeError::Empty
         }
-    }
-
-    /// The error for a stopped seat with frontier `seat`: how many values it has missed so far.
-    #[cold]
-    pub(crate) fn detached(&self, seat: usize) -> TryConsumeError {
-        // Relaxed: a count for information.
-        let write = self.producer.word.load(Ordering::Relaxed) & !FLAGS;
-        let missed = write.wrapping_sub(seat & !FLAGS);
-        // A seat may be asked to stop before the producer counted it (`missed` "negative").
-        let missed = if (missed as isize) < 0 { 0 } else { missed / ONE };
-        TryConsumeError::Detached { missed: missed as u64 }
     }
 
     /// Detaches consumer `index` so that the producer no longer waits for it: the values it has
@@ -747,12 +733,44 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     pub fn detach(&self, index: usize) -> bool {
         // Release: pairs with the Acquire load in `apply_requests`. Relaxed would do for the
         // claim protocol itself: the modification order of the seat word decides.
-        let seat = self.cursor(index).read.fetch_or(STOP, Ordering::Release);
-        if seat & STOP != 0 {
-            return false;
+        let stopped = self.cursor(index).stop();
+        if stopped {
+            self.producer.request();
         }
-        self.request();
-        true
+        stopped
+    }
+
+    /// Detaches every subscribed consumer more than `max_lag` values behind (see
+    /// [`detach`](Self::detach)); returns how many.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u32, 4, 3> = InlineBuffer::new();
+    /// for v in 0..4 {
+    ///     buf.try_publish(v).unwrap();
+    /// }
+    /// buf.consume(0);
+    /// buf.consume(1);
+    /// assert_eq!(buf.detach_lagging(3), 1); // consumer 2 is 4 behind
+    /// ```
+    pub fn detach_lagging(&self, max_lag: usize) -> usize {
+        // Relaxed: a position to measure lags against; the detach itself is what counts.
+        let write = self.producer.word.load(Ordering::Relaxed);
+        let mut detached = 0;
+        for cursor in self.storage.cursors() {
+            // Relaxed: as above.
+            let seat = cursor.read.load(Ordering::Relaxed);
+            if seat & STOP == 0 && behind(write, seat) > max_lag && cursor.stop() {
+                detached += 1;
+            }
+        }
+        if detached != 0 {
+            self.producer.request();
+        }
+        detached
     }
 
     /// Asks for consumer `index` (detached or vacant, and not held by a
@@ -766,7 +784,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     #[track_caller]
     pub fn rejoin(&self, index: usize) -> bool {
         join(&self.cursor(index).read, 0, 0) && {
-            self.request();
+            self.producer.request();
             true
         }
     }
@@ -949,12 +967,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
                 continue;
             }
             subscribed += 1;
-            let read = seat & !FLAGS;
-            // A consumer may have moved past the `write` loaded above: count it as caught up.
-            // (Real distances are at most `2 * capacity` positions, far below half the wrap, so
-            // the sign of the wrapping difference tells ahead from behind.)
-            let diff = write.wrapping_sub(read);
-            let behind = if (diff as isize) < 0 { 0 } else { diff / ONE };
+            // A consumer may have moved past the `write` loaded above: `behind` counts it as
+            // caught up.
+            let behind = behind(write, seat);
             if !matches!(slowest, Some((_, most)) if most >= behind) {
                 slowest = Some((index, behind));
             }
@@ -968,6 +983,18 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             slowest_consumer: slowest.map(|(index, _)| index),
             held: slowest.map_or(0, |(_, behind)| behind),
         }
+    }
+}
+
+/// How many positions seat word `seat` is behind write word `write` (flags ignored); 0 if it is
+/// not behind. Real distances are at most `2 * capacity` positions, far below half the wrap, so
+/// the sign of the wrapping difference tells ahead from behind.
+fn behind(write: usize, seat: usize) -> usize {
+    let diff = (write & !FLAGS).wrapping_sub(seat & !FLAGS);
+    if (diff as isize) < 0 {
+        0
+    } else {
+        diff / ONE
     }
 }
 

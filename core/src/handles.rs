@@ -5,7 +5,7 @@
 use core::fmt;
 use core::ops::Deref;
 
-use crate::raw::{join, lock, CLOSED, FLAGS, HELD, JOIN, LOCKED, ONE, REQUEST, STOP, UNKNOWN};
+use crate::raw::{join, lock, CLOSED, FLAGS, HELD, LOCKED, ONE, REQUEST, STOP, UNKNOWN};
 use crate::sync::{AtomicUsize, Ordering};
 use crate::{Buffer, NoFreeSeat, Storage, TryConsumeError, TryPublishError};
 
@@ -119,43 +119,6 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// ```
     pub fn subscribe(&self) -> Result<Subscriber<&Self>, NoFreeSeat> {
         Subscriber::subscribe(self)
-    }
-
-    /// Detaches every subscribed consumer more than `max_lag` values behind (see
-    /// [`detach`](Self::detach)); returns how many.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use multicast_buffer_core::InlineBuffer;
-    ///
-    /// let buf: InlineBuffer<u32, 4, 3> = InlineBuffer::new();
-    /// for v in 0..4 {
-    ///     buf.try_publish(v).unwrap();
-    /// }
-    /// buf.consume(0);
-    /// buf.consume(1);
-    /// assert_eq!(buf.detach_lagging(3), 1); // consumer 2 is 4 behind
-    /// ```
-    pub fn detach_lagging(&self, max_lag: usize) -> usize {
-        // Relaxed: a position to measure lags against; the detach itself is what counts.
-        let write = self.producer.word.load(Ordering::Relaxed) & !FLAGS;
-        let mut detached = 0;
-        for cursor in self.storage.cursors() {
-            // Relaxed: as above.
-            let seat = cursor.read.load(Ordering::Relaxed);
-            let lag = write.wrapping_sub(seat & !FLAGS);
-            if seat & STOP == 0 && (lag as isize) > 0 && lag / ONE > max_lag {
-                // Release: pairs with the Acquire load in `apply_requests`.
-                if cursor.read.fetch_or(STOP, Ordering::Release) & STOP == 0 {
-                    detached += 1;
-                }
-            }
-        }
-        if detached != 0 {
-            self.request();
-        }
-        detached
     }
 }
 
@@ -578,7 +541,7 @@ impl<B: BufferRef> Subscriber<B> {
         let cursors = this.storage.cursors();
         match cursors.iter().position(|cursor| join(&cursor.read, 0, HELD)) {
             Some(index) => {
-                this.request();
+                this.producer.request();
                 Ok(Self { buffer, index, word: UNKNOWN, seen: UNKNOWN, keep: false })
             }
             None => Err(NoFreeSeat { seats: cursors.len() }),
@@ -691,8 +654,8 @@ impl<B: BufferRef> Subscriber<B> {
         value
     }
 
-    /// The claim failed: the seat is stopped, or the producer counted it again at a new
-    /// position. `Ok` when this handle has taken the new position.
+    /// Looks at the seat when nothing was claimed: `Err` if it is stopped (detached, or still
+    /// joining); `Ok` once this handle has its position (which the producer may have set anew).
     #[cold]
     fn stopped(&mut self) -> Result<(), TryConsumeError> {
         let buffer = self.buffer.buffer();
@@ -705,10 +668,7 @@ impl<B: BufferRef> Subscriber<B> {
             self.seen = self.word;
             return Ok(());
         }
-        if seat & JOIN != 0 {
-            return Err(buffer.joining());
-        }
-        Err(buffer.detached(seat))
+        Err(buffer.stopped(seat))
     }
 
     /// After [`TryConsumeError::Detached`]: asks to be counted again, from the producer's next
@@ -735,7 +695,7 @@ impl<B: BufferRef> Subscriber<B> {
         if !join(unsafe { buffer.seat(self.index) }, HELD, 0) {
             return false;
         }
-        buffer.request();
+        buffer.producer.request();
         // Forget the old position: the producer picks the new one, which after a wrap of the
         // position counter could equal the old one while the old `seen` would vouch for slots
         // not published at the new one. `UNKNOWN` makes the next call ask the seat.

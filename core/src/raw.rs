@@ -332,6 +332,15 @@ impl Cursor {
         Some((seat & !FLAGS, self.cached_write.load(Ordering::Relaxed)))
     }
 
+    /// Stops this seat (`detach`): later claims fail, and the producer gives back its units from
+    /// its frontier on. Whether it was not stopped already; the caller then raises the request
+    /// flag.
+    pub(crate) fn stop(&self) -> bool {
+        // Release: pairs with the Acquire load in `apply_requests`. Relaxed would do for the
+        // claim protocol itself: the modification order of the seat word decides.
+        self.read.fetch_or(STOP, Ordering::Release) & STOP == 0
+    }
+
     /// A `Subscriber` hands back a seat that was subscribed when it took it: lets go of it and
     /// leaves it subscribed at its position (or stopped, if it was detached meanwhile).
     #[inline(never)]
