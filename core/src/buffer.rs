@@ -210,10 +210,29 @@ impl<T> Buffer<T, crate::Heap<T>> {
     /// ```
     #[track_caller]
     pub fn with_seats(capacity: usize, seats: usize) -> Self {
-        match Self::build(capacity, seats, false) {
+        match Self::try_with_seats(capacity, seats) {
             Ok(buffer) => buffer,
             Err(err) => panic!("{err}"),
         }
+    }
+
+    /// Creates a buffer like [`with_seats`](Self::with_seats), or says why the shape is not
+    /// allowed.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_new`](Self::try_new).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{ConfigError, HeapBuffer};
+    ///
+    /// let err = HeapBuffer::<u8>::try_with_seats(8, 5000).unwrap_err();
+    /// assert_eq!(err, ConfigError::TooManyConsumers { consumers: 5000 });
+    /// ```
+    pub fn try_with_seats(capacity: usize, seats: usize) -> Result<Self, crate::ConfigError> {
+        Self::build(capacity, seats, false)
     }
 
     fn build(

@@ -94,21 +94,7 @@ pub fn try_channel<T>(
     capacity: usize,
     seats: usize,
 ) -> Result<(Publisher<T>, SubscribeHandle<T>), ConfigError> {
-    // The checks of `HeapBuffer::try_new`, which `with_seats` panics on instead (the core has no
-    // `try_with_seats`).
-    if capacity == 0 {
-        return Err(ConfigError::ZeroCapacity);
-    }
-    if !capacity.is_power_of_two() {
-        return Err(ConfigError::CapacityNotPowerOfTwo { capacity });
-    }
-    if capacity > crate::MAX_CAPACITY {
-        return Err(ConfigError::CapacityTooLarge { capacity });
-    }
-    if seats > crate::MAX_CONSUMERS {
-        return Err(ConfigError::TooManyConsumers { consumers: seats });
-    }
-    let buffer = Arc::new(HeapBuffer::with_seats(capacity, seats));
+    let buffer = Arc::new(HeapBuffer::try_with_seats(capacity, seats)?);
     let waiters = Arc::new(Waiters::new(seats));
     let inner = multicast_buffer_core::Publisher::new(Arc::clone(&buffer))
         .expect("a new buffer has no producer and is open");
