@@ -1,113 +1,13 @@
-//! `MulticastBuffer<T>`: a pre-allocated, lock-free, single-producer multi-consumer multicast
-//! ring buffer with per-slot reference counts, for hosted (`std`) targets.
-//!
-//! This is the thin std face of [`multicast_buffer_core`]: the API of the system it replaces
-//! (LaminarDB's `MulticastBuffer<T>`), with [`DagError`] implementing [`std::error::Error`], and
-//! the same protocol underneath as the `no_std` core. Where the original only asked callers to
-//! behave (one writer thread, one reader per index), this one checks at run time, cheaply, so safe
-//! code can never corrupt it; and a value is released as soon as its last consumer has read it.
-//!
-//! # Examples
-//!
-//! ```
-//! use std::sync::Arc;
-//! use std::thread;
-//! use multicast_buffer::MulticastBuffer;
-//!
-//! let buf = Arc::new(MulticastBuffer::new(64, 2));
-//! let consumers: Vec<_> = (0..2)
-//!     .map(|idx| {
-//!         let buf = Arc::clone(&buf);
-//!         thread::spawn(move || {
-//!             let mut seen = Vec::new();
-//!             while seen.len() < 100 {
-//!                 match buf.consume(idx) {
-//!                     Some(v) => seen.push(v),
-//!                     None => thread::yield_now(),
-//!                 }
-//!             }
-//!             seen
-//!         })
-//!     })
-//!     .collect();
-//! for i in 0..100u64 {
-//!     let mut value = i;
-//!     // `try_publish` gives the value back on backpressure, so it can be retried.
-//!     while let Err(err) = buf.try_publish(value) {
-//!         value = err.into_inner();
-//!         thread::yield_now();
-//!     }
-//! }
-//! for c in consumers {
-//!     assert_eq!(c.join().unwrap(), (0..100).collect::<Vec<_>>());
-//! }
-//! ```
-//!
-//! # Waiting: blocking and async handles
-//!
-//! [`channel()`] hands out a [`Publisher`] and a cloneable [`SubscribeHandle`] over one shared
-//! buffer; [`Subscriber`]s join and leave at run time, a slow one can be detached (by hand or by
-//! the publisher's lag limit) and rejoin, and dropping the publisher closes the channel. On top of
-//! the core's non-blocking calls they wait: [`Subscriber::recv_blocking`] and
-//! [`Publisher::publish_blocking`] with a timeout and a [`WaitStrategy`] (spin, yield, then park),
-//! and, with the `async` feature (on by default), `recv().await`, `publish(v).await`, a `Stream`
-//! and a `Sink`, for any executor.
-//!
-//! Nobody waiting costs a publish or a receive one fence and one relaxed load: no lock, no
-//! syscall (see [`mod@channel`]). A parked thread re-checks at least every
-//! [`WaitStrategy::park`], so a missed wake-up cannot hang it.
-//!
-//! ```
-//! use std::thread;
-//! use std::time::Duration;
-//! use multicast_buffer::{channel, RecvError};
-//!
-//! let (mut publisher, subscribers) = channel::<u64>(64, 4);
-//!
-//! // A thread that blocks for each tick.
-//! let mut blocking = subscribers.subscribe().unwrap();
-//! let blocking = thread::spawn(move || {
-//!     let mut ticks = Vec::new();
-//!     loop {
-//!         match blocking.recv_blocking(Some(Duration::from_secs(60))) {
-//!             Ok(tick) => ticks.push(tick),
-//!             Err(RecvError::Closed) => return ticks,
-//!             Err(err) => panic!("{err}"),
-//!         }
-//!     }
-//! });
-//!
-//! // A task that awaits each tick (feature `async`; any executor will do).
-//! # #[cfg(feature = "async")]
-//! let awaiting = {
-//!     let mut awaiting = subscribers.subscribe().unwrap();
-//!     Some(thread::spawn(move || {
-//!         futures::executor::block_on(async {
-//!             let mut ticks = Vec::new();
-//!             while let Ok(tick) = awaiting.recv().await {
-//!                 ticks.push(tick);
-//!             }
-//!             ticks
-//!         })
-//!     }))
-//! };
-//! # #[cfg(not(feature = "async"))]
-//! # let awaiting: Option<thread::JoinHandle<Vec<u64>>> = None;
-//!
-//! for tick in 0..1_000 {
-//!     // Waits for room while the slowest subscriber is 64 ticks behind.
-//!     publisher.publish_blocking(tick, None).unwrap();
-//! }
-//! drop(publisher); // closes: the subscribers drain, then get `Closed`
-//!
-//! assert_eq!(blocking.join().unwrap(), (0..1_000).collect::<Vec<_>>());
-//! if let Some(awaiting) = awaiting {
-//!     assert_eq!(awaiting.join().unwrap(), (0..1_000).collect::<Vec<_>>());
-//! }
-//! ```
-//!
-//! `examples/server.rs` (`cargo run --release --example server`) runs a publisher thread with
-//! blocking, async, slow (detached by a lag limit, then rejoining) and short-lived subscribers.
+// The README is the crate documentation, and its examples are doctests; the second one awaits,
+// so a build without the default `async` feature gets a short stand-in instead.
+#![cfg_attr(feature = "async", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "async"),
+    doc = "`MulticastBuffer<T>`: a pre-allocated, lock-free, single-producer multi-consumer \
+           multicast ring buffer with per-slot reference counts, for hosted (`std`) targets, \
+           and `channel()` handles with blocking waits. Built without the `async` feature; the \
+           crate's README, with its examples, is the documentation of a default build."
+)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs, missing_debug_implementations)]
