@@ -1,5 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
+// docs.rs (`--cfg docsrs`, nightly): each item says which feature it needs (`doc_cfg` marks
+// cfg-gated items by itself); the loom cfg is CI's, not a user's choice, so it is not shown.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(docsrs, doc(auto_cfg(hide(multicast_loom))))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs, missing_debug_implementations)]
 
@@ -33,7 +37,6 @@ pub type HeapBuffer<T> = Buffer<T, Heap<T>>;
 
 /// A snapshot of a buffer's state, from [`Buffer::state`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub struct State {
     /// The number of slots.
@@ -51,6 +54,35 @@ pub struct State {
     pub slowest_consumer: Option<usize>,
     /// Values published and not yet read by every consumer: the slowest consumer's lag.
     pub held: usize,
+}
+
+// By hand, not derived, so that the docs mark it with its feature (rustdoc cannot see the cfg of
+// a derive); the same output as `derive(defmt::Format)`.
+#[cfg(feature = "defmt")]
+impl defmt::Format for State {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        // Destructured so that a new field does not compile until it is logged too.
+        let Self {
+            capacity,
+            consumers,
+            subscribed,
+            closed,
+            write_position,
+            slowest_consumer,
+            held,
+        } = self;
+        defmt::write!(
+            f,
+            "State {{ capacity: {=usize:?}, consumers: {=usize:?}, subscribed: {=usize:?}, closed: {=bool:?}, write_position: {=u64:?}, slowest_consumer: {=?:?}, held: {=usize:?} }}",
+            capacity,
+            consumers,
+            subscribed,
+            closed,
+            write_position,
+            slowest_consumer,
+            held
+        );
+    }
 }
 
 #[cfg(all(test, feature = "alloc", not(multicast_loom)))]

@@ -8,6 +8,9 @@
            and `channel()` handles with blocking waits. Built without the `async` feature; the \
            crate's README, with its examples, is the documentation of a default build."
 )]
+// docs.rs (`--cfg docsrs`, nightly): each item says which feature it needs (`doc_cfg` marks
+// cfg-gated items by itself).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![forbid(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks, missing_docs, missing_debug_implementations)]
