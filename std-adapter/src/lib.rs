@@ -104,8 +104,9 @@ impl<T> From<TryPublishError<T>> for DagError {
 ///
 /// # Positions
 ///
-/// Positions are `usize` counters, exposed as `u64`; they wrap at `2^63` on 64-bit targets and
-/// at `2^31` on 32-bit ones (the buffer keeps working across the wrap).
+/// Positions are `usize` counters, exposed as `u64`; they wrap at `2^(usize::BITS - 4)`: `2^60`
+/// on 64-bit targets and `2^28` on 32-bit ones (the buffer keeps working across the wrap; see
+/// the core's [`Buffer`](multicast_buffer_core::Buffer#positions)).
 pub struct MulticastBuffer<T> {
     inner: HeapBuffer<T>,
 }
