@@ -1,21 +1,24 @@
-//! The buffer: a write cursor, the slots and the consumer cursors, and the public API.
+//! The buffer: the producer's line, the storage, and the public API of the index API and the
+//! observers. The protocol itself is in [`protocol`](crate::protocol).
 
 use core::fmt;
 use core::marker::PhantomData;
 
-use crate::raw::{
-    join, lock, Cursor, Padded, Producer, Slot, Unlock, BUSY, CLOSED, FLAGS, HELD, JOIN, ONE,
-    REQUEST, STOP,
+use crate::protocol::{
+    available, behind, lock, since, Padded, Producer, Ring, Seat, CLOSED, FLAGS, HELD, JOINING,
+    MAX_READERS, MEMBERSHIP, ONE, REQUEST, RUNNING, STOPPING, TETHERED, VACANT,
 };
-use crate::sync::Ordering;
 use crate::{Storage, TryConsumeError, TryPublishError};
 
-/// The most consumers a buffer can have.
-pub const MAX_CONSUMERS: usize = 1024;
+/// The most consumers a buffer can have: 1024 on 64-bit targets, 254 on smaller ones (a value's
+/// count, its readers plus one, is a byte there).
+pub const MAX_CONSUMERS: usize = if MAX_READERS < 1024 { MAX_READERS } else { 1024 };
 
-/// The largest capacity a buffer can have: `2^(usize::BITS - 5)` slots, so that the distance
-/// between two positions (which wrap at `2^(usize::BITS - 4)`) is never ambiguous.
-pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 5);
+/// The largest capacity a buffer can have: `2^(usize::BITS - 6)` slots (`2^58` on 64-bit
+/// targets, `2^26` on 32-bit ones), a quarter of the wrap of the position counters, so that a
+/// distance between two positions is never ambiguous, and a wrapping difference's sign tells
+/// ahead from behind.
+pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 6);
 
 /// A single-producer multi-consumer multicast ring buffer with per-slot reference counts.
 ///
@@ -34,10 +37,13 @@ pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 5);
 /// # Roles and misuse
 ///
 /// One producer and, per consumer index, one reader at a time. The API takes `&self`, so safe
-/// code could break that; it cannot break the buffer: a call that finds another thread in the
-/// same role at the same moment returns `Busy` ([`TryPublishError::Busy`],
-/// [`TryConsumeError::Busy`]) without touching anything. The check is one atomic
-/// read-modify-write on a cache line the caller owns anyway.
+/// code could break that; it cannot break the buffer. A publish that finds another thread
+/// publishing gets [`TryPublishError::Busy`]; the check is the one atomic read-modify-write of a
+/// publish. A consume claims its position with one compare-and-swap before it reads, so two
+/// threads consuming with one index at once each get different values (in order, between them)
+/// or [`TryConsumeError::Busy`]; nothing is duplicated, lost or released twice. (If `T::clone`
+/// panics in one of them while the other claims the next position, the value whose clone
+/// panicked is skipped for that index, as it cannot be put back in front of the other's.)
 ///
 /// # Progress
 ///
@@ -63,7 +69,7 @@ pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 5);
 /// vacant, for [`subscribe`](Self::subscribe). A consumer that stops reading can be
 /// [detached](Self::detach) so that the producer no longer waits for it.
 pub struct Buffer<T, S: Storage<T>> {
-    /// The write word, the count of subscribed seats and the requests flag, on one cache line.
+    /// The write word, the control word, the prepared end and the membership operations.
     pub(crate) producer: Padded<Producer>,
     pub(crate) storage: S,
     _values: PhantomData<T>,
@@ -102,7 +108,7 @@ impl<T, const CAP: usize, const N: usize> Buffer<T, crate::Inline<T, CAP, N>> {
             assert!(CAP <= MAX_CAPACITY, "capacity above MAX_CAPACITY");
             assert!(N <= MAX_CONSUMERS, "consumer count above MAX_CONSUMERS");
         }
-        Self::from_storage(crate::Inline::new(true), N)
+        Self::from_storage(crate::Inline::new(false), 0, N == 0)
     }
 
     /// Creates a buffer with `CAP` slots and `N` vacant seats, stored inline: consumers join at
@@ -129,7 +135,7 @@ impl<T, const CAP: usize, const N: usize> Buffer<T, crate::Inline<T, CAP, N>> {
             assert!(CAP <= MAX_CAPACITY, "capacity above MAX_CAPACITY");
             assert!(N <= MAX_CONSUMERS, "consumer count above MAX_CONSUMERS");
         }
-        Self::from_storage(crate::Inline::new(false), 0)
+        Self::from_storage(crate::Inline::new(true), N, true)
     }
 }
 
@@ -250,253 +256,106 @@ impl<T> Buffer<T, crate::Heap<T>> {
         } else if consumers > MAX_CONSUMERS {
             Err(ConfigError::TooManyConsumers { consumers })
         } else {
-            let readers = if subscribed { consumers } else { 0 };
-            Ok(Self::from_storage(crate::Heap::new(capacity, consumers, subscribed), readers))
+            let uncounted = if subscribed { 0 } else { consumers };
+            let storage = crate::Heap::new(capacity, consumers, !subscribed);
+            Ok(Self::from_storage(storage, uncounted, uncounted == consumers))
         }
     }
 }
 
 impl<T, S: Storage<T>> Buffer<T, S> {
     const_unless_loom! {
-        fn from_storage(storage: S, readers: usize) -> Self {
-            Self { producer: Padded::new(Producer::new(readers)), storage, _values: PhantomData }
+        fn from_storage(storage: S, uncounted: usize, request: bool) -> Self {
+            Self {
+                producer: Padded::new(Producer::new(uncounted, request)),
+                storage,
+                _values: PhantomData,
+            }
         }
     }
 
+    /// The slots and their lanes.
     #[inline(always)]
-    fn slots(&self) -> &[Slot<T>] {
-        self.storage.slots()
+    pub(crate) fn ring(&self) -> Ring<'_, T> {
+        Ring {
+            slots: self.storage.slots(),
+            counts: self.storage.counts(),
+            solo: self.storage.seats().len() == 1,
+        }
     }
 
-    #[inline(always)]
-    pub(crate) fn slot(&self, position: usize) -> &Slot<T> {
-        let slots = self.slots();
-        // SAFETY: the length is a non-zero power of two (checked by `try_new` and by the `const`
-        // asserts of `InlineBuffer::new`), so the masked index is in bounds. (Indexing with a
-        // check would keep a panic path, and with it an unwind landing pad, in every call.)
-        unsafe { slots.get_unchecked(position & (slots.len() - 1)) }
-    }
-
-    /// The cursor of consumer `index`.
+    /// The seat of consumer `index`.
     ///
     /// # Panics
     ///
     /// If `index` is not below the consumer count, in every build.
     #[inline(always)]
     #[track_caller]
-    pub(crate) fn cursor(&self, index: usize) -> &Cursor {
-        let cursors = self.storage.cursors();
-        match cursors.get(index) {
-            Some(cursor) => cursor,
-            None => bad_index(index, cursors.len()),
+    pub(crate) fn seat(&self, index: usize) -> &Seat {
+        let seats = self.storage.seats();
+        match seats.get(index) {
+            Some(seat) => seat,
+            None => bad_index(index, seats.len()),
         }
     }
 
-    /// The seat word of consumer `index`, without a bounds check (for the handles, which
-    /// checked their index when made).
+    /// The seat of consumer `index`, without a bounds check (for the handles, which checked
+    /// their index when made).
     ///
     /// # Safety
     ///
     /// `index` is below [`consumer_count`](Self::consumer_count).
     #[inline(always)]
-    pub(crate) unsafe fn seat(&self, index: usize) -> &crate::sync::AtomicUsize {
+    pub(crate) unsafe fn seat_unchecked(&self, index: usize) -> &Seat {
         // SAFETY: the caller's contract.
-        unsafe { &self.storage.cursors().get_unchecked(index).read }
+        unsafe { self.storage.seats().get_unchecked(index) }
     }
 
-    /// The producer's look at the control word: the number of seats to publish for, with
-    /// `REQUEST` set when the cold path (`readers_after_requests`) must run first.
+    /// The readers a value is published for, from a control word without `REQUEST`.
     #[inline(always)]
-    pub(crate) fn control(&self) -> usize {
-        // Relaxed: only the holder of the producer role changes the count, and the role passes
-        // with an Acquire/Release pair on the write word; `REQUEST` is a hint here, and
-        // `apply_requests` synchronises with the requests it applies.
-        self.producer.control.load(Ordering::Relaxed)
+    pub(crate) fn readers(&self, control: usize) -> usize {
+        self.storage.seats().len() - control
     }
 
-    /// The producer's step, shared by [`try_publish`](Self::try_publish) and
-    /// [`Publisher`](crate::Publisher): stores `value` in the slot at `word`'s position for
-    /// `readers` seats, or gives it back if the slot is still held (backpressure).
+    /// The producer's first step for write word `word`: makes its slot ready for a value for the
+    /// readers that `control` counts, or says it is still held (backpressure).
     ///
     /// # Safety
     ///
-    /// The caller holds the producer role, `word` is the current write word (flags clear), and
-    /// `readers` is the count of the control word, without `REQUEST`, and not 0.
+    /// The caller holds the producer role, `word` is the write word (flags clear) and `control`
+    /// the control word without `REQUEST` (so at least one reader is counted).
     #[inline(always)]
-    pub(crate) unsafe fn write_at(&self, word: usize, value: T, readers: usize) -> Result<(), T> {
-        debug_assert!(readers != 0 && readers & REQUEST == 0);
-        #[cfg(multicast_bug = "publish-before-write")]
-        // Injected bug: advance the write position before the slot is written.
-        self.producer.word.store(word.wrapping_add(ONE) | crate::raw::LOCKED, Ordering::Release);
-        // SAFETY: the caller holds the producer role, readers >= 1, and the slot becomes visible
-        // to consumers only when the caller stores the next write word with Release.
-        unsafe { self.slot(word / ONE).try_write(value, readers) }
-    }
-
-    /// The number of seats the next value is published for (0: none), after applying any
-    /// requests.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the producer role and `word` is the current write word.
-    #[inline(always)]
-    pub(crate) unsafe fn readers(&self, word: usize) -> usize {
-        let control = self.control();
-        if control & REQUEST == 0 {
-            return control;
+    pub(crate) unsafe fn reserve(&self, word: usize, control: usize) -> bool {
+        debug_assert!(control & REQUEST == 0 && self.readers(control) != 0);
+        let ring = self.ring();
+        if ring.solo {
+            return ring.solo_free(word);
         }
-        // SAFETY: the caller's contract.
-        unsafe { self.readers_after_requests(word) }
+        if self.producer.prepared() != word {
+            return true;
+        }
+        // SAFETY: the caller's contract; `word` is the end of the prepared lanes.
+        match unsafe { ring.prepare(word, self.readers(control)) } {
+            Some(end) => {
+                self.producer.set_prepared(end);
+                true
+            }
+            None => false,
+        }
     }
 
-    /// The producer's cold path: applies the requests, then gives the number of seats to publish
-    /// for (0: none).
+    /// The producer's cold path, with `REQUEST` set: applies the seats' requests (if anyone
+    /// installed the membership operations), then returns the control word without `REQUEST`.
     ///
     /// # Safety
     ///
-    /// As for [`readers`](Self::readers).
+    /// The caller holds the producer role and `word` is the write word (flags clear).
     #[cold]
     #[inline(never)]
-    pub(crate) unsafe fn readers_after_requests(&self, word: usize) -> usize {
+    pub(crate) unsafe fn after_requests(&self, word: usize) -> usize {
         // SAFETY: the caller's contract.
-        unsafe { self.apply_requests(word) };
-        self.control() & !REQUEST
-    }
-
-    /// Applies the seats' requests: a stopped seat that was counted is no longer counted, and
-    /// the producer gives back its units of the positions from its frontier to `word` (dropping
-    /// a value if that was its last unit); a seat asking to join is counted from `word` on.
-    ///
-    /// A seat whose position an index-API call is reading at this moment (`BUSY`) is left for
-    /// the next look. Bounded: one pass over the seats, at most `capacity` units each.
-    ///
-    /// # Safety
-    ///
-    /// As for [`write_at`](Self::write_at).
-    #[cold]
-    #[inline(never)]
-    pub(crate) unsafe fn apply_requests(&self, word: usize) {
-        /// Raises the request flag again if a destructor panics, so that the seats not yet
-        /// looked at are looked at by the next publish.
-        struct Again<'a>(&'a Producer);
-        impl Drop for Again<'_> {
-            fn drop(&mut self) {
-                // Relaxed: our own flag, for our next look.
-                self.0.control.fetch_or(REQUEST, Ordering::Relaxed);
-            }
-        }
-        // Acquire: pairs with the Release `fetch_or` in `request`, which comes after the
-        // requester's change of its seat word: we see that change below. (Our own changes of the
-        // count below are read-modify-writes, so a request made meanwhile stays set.)
-        let control = &self.producer.control;
-        control.fetch_and(!REQUEST, Ordering::Acquire);
-        let again = Again(&self.producer);
-        let mut deferred = false;
-        for cursor in self.storage.cursors() {
-            // Acquire: pairs with the Release read-modify-writes of the seat word (`detach`,
-            // `join`, `Cursor::take`, `Cursor::leave`, `Cursor::hand_back`, the unlock in
-            // `try_consume`), so the seat's earlier accesses to the slots happen before we give
-            // back its units.
-            let seat = cursor.read.load(Ordering::Acquire);
-            // Relaxed: producer-only, ordered by the producer role.
-            let mut counted = cursor.counted.load(Ordering::Relaxed) != 0;
-            if seat & BUSY != 0 {
-                deferred |= (counted && seat & STOP != 0) || (!counted && seat & JOIN != 0);
-                continue;
-            }
-            if counted && seat & STOP != 0 {
-                counted = false;
-                // Relaxed: as above.
-                cursor.counted.store(0, Ordering::Relaxed);
-                // Relaxed: as in `control`.
-                control.fetch_sub(1, Ordering::Relaxed);
-                // SAFETY: the seat is stopped, so nobody claims its positions at or after its
-                // frontier any more; it was counted in every value published from there to
-                // `word`, and nobody else gives back those units.
-                unsafe { self.give_back(seat & !FLAGS, word) };
-            }
-            // A seat may also ask to rejoin before its stop was applied.
-            if !counted && seat & JOIN != 0 {
-                // A subscribed seat's `cached_write` is at or after its position (the index API
-                // relies on it); published with the compare-and-swap below. (If that fails, the
-                // seat is not subscribed and the value does not matter.)
-                cursor.cached_write.store(word, Ordering::Relaxed);
-                // Release: pairs with the Acquire load in the seat's `Subscriber::stopped` (or the
-                // next index-API call), which then starts at `word`.
-                match cursor.read.compare_exchange(
-                    seat,
-                    word | (seat & HELD),
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => {
-                        cursor.counted.store(1, Ordering::Relaxed);
-                        // Relaxed: as in `control`.
-                        control.fetch_add(1, Ordering::Relaxed);
-                    }
-                    // The seat changed meanwhile (its holder left or asked again): look at it at
-                    // the next publish, so that this pass stays bounded.
-                    Err(_) => deferred = true,
-                }
-            }
-        }
-        core::mem::forget(again);
-        // With a seat left for later, or none subscribed, the next publish takes this path again.
-        if deferred || control.load(Ordering::Relaxed) == 0 {
-            // Relaxed: our own flag, for our next look.
-            control.fetch_or(REQUEST, Ordering::Relaxed);
-        }
-    }
-
-    /// Gives back one seat's units of the positions `from..to` (words), dropping each value
-    /// whose last unit it was; if a destructor panics, the rest are still given back.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds one seat's units of those positions (the producer on behalf of a stopped
-    /// seat, or the seat's holder for positions it claimed): nobody else gives them back.
-    pub(crate) unsafe fn give_back(&self, from: usize, to: usize) {
-        struct Rest<'a, T, S: Storage<T>>(&'a Buffer<T, S>, usize, usize);
-        impl<T, S: Storage<T>> Drop for Rest<'_, T, S> {
-            fn drop(&mut self) {
-                // SAFETY: the contract of the `give_back` call that made this guard.
-                unsafe { self.0.give_back(self.1, self.2) };
-            }
-        }
-        let mut word = from;
-        while word != to {
-            let next = word.wrapping_add(ONE);
-            // SAFETY: the caller's contract: we hold this unit and give it back once.
-            let last = unsafe { self.slot(word / ONE).release() };
-            // Runs only if the destructor below panics.
-            let rest = Rest(self, next, to);
-            drop(last);
-            core::mem::forget(rest);
-            word = next;
-        }
-    }
-
-    /// The consumer's check, shared by [`try_consume`](Self::try_consume) and
-    /// [`Subscriber`](crate::Subscriber): is the position of word `word` (flags clear)
-    /// published? `seen` is the last write word this consumer saw; it is refreshed from the
-    /// producer's cache line only when the consumer has caught up with it.
-    #[inline(always)]
-    pub(crate) fn poll(&self, word: usize, seen: &mut usize) -> Result<(), TryConsumeError> {
-        if *seen == word {
-            // Acquire: pairs with the Release stores of the write word (`try_publish`,
-            // `Publisher::try_publish`, `Publisher::publish_iter`, `Publisher::drop`), so the
-            // slots below it are written before we read them.
-            let write = self.producer.word.load(Ordering::Acquire);
-            if write & !FLAGS == word {
-                return Err(if write & CLOSED != 0 {
-                    TryConsumeError::Closed
-                } else {
-                    TryConsumeError::Empty
-                });
-            }
-            *seen = write & !FLAGS;
-        }
-        Ok(())
+        unsafe { self.apply_if_installed(word) };
+        self.producer.control() & !REQUEST
     }
 
     /// Publishes `value` to every subscribed consumer, or gives it back.
@@ -530,85 +389,81 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// ```
     #[inline]
     pub fn try_publish(&self, value: T) -> Result<(), TryPublishError<T>> {
-        // Acquire (in `lock`): pairs with the Release store that ended the previous publish (on
-        // this thread or another), so its slot writes happen before ours. The producer role is
-        // ours until the store below.
+        // Acquire (in `lock`): pairs with the Release store that ended the previous publish, so
+        // its slot writes happen before ours. The producer role is ours until we publish.
         let Some(word) = lock(&self.producer.word) else {
             return Err(TryPublishError::Busy(value));
         };
-        let readers = self.control();
-        // A closed buffer has `REQUEST` set for good (see `Publisher::drop`): one test for both.
-        if readers & REQUEST != 0 {
-            // SAFETY: we hold the producer role and `word` is the current write word.
-            return unsafe { self.try_publish_cold(word, value) };
+        let ring = self.ring();
+        let control = self.producer.control();
+        // As in `Publisher::try_publish`. A closed buffer has `REQUEST` set for good (see
+        // `Publisher::drop`): one test for both.
+        let ready = if ring.solo { ring.solo_free(word) } else { self.producer.prepared() != word };
+        if control & REQUEST != 0 || !ready {
+            // SAFETY: we hold the producer role and `word` is the write word.
+            return unsafe { self.try_publish_slow(word, value) };
         }
-        // SAFETY: as above, the buffer is open and `readers` is a count without `REQUEST`.
-        unsafe { self.publish_held(word, value, readers) }
+        #[cfg(multicast_bug = "publish-before-write")]
+        // Injected bug: advance the write position before the slot is written.
+        self.producer.publish(word.wrapping_add(ONE) | crate::protocol::LOCKED);
+        // SAFETY: we hold the producer role, and the slot is ready (above).
+        unsafe { ring.fill(word, value) };
+        // Publishes the slot and ends our hold of the producer role.
+        self.producer.publish(word.wrapping_add(ONE));
+        Ok(())
     }
 
-    /// [`try_publish`](Self::try_publish) on a closed buffer or with requests to apply.
+    /// [`try_publish`](Self::try_publish) on a closed buffer, with requests to apply, with
+    /// nobody counted, with a count word to prepare or with a full buffer; ends the hold of the
+    /// producer role.
     ///
     /// # Safety
     ///
-    /// As for [`publish_held`](Self::publish_held).
+    /// The caller holds the producer role for this call and `word` is the write word.
     #[cold]
     #[inline(never)]
-    unsafe fn try_publish_cold(&self, word: usize, value: T) -> Result<(), TryPublishError<T>> {
+    unsafe fn try_publish_slow(&self, word: usize, value: T) -> Result<(), TryPublishError<T>> {
         if word & CLOSED != 0 {
-            // Release: gives the role back unchanged; pairs with the Acquire in `lock`.
-            self.producer.word.store(word, Ordering::Release);
+            // Gives the role back unchanged.
+            self.producer.publish(word);
             return Err(TryPublishError::Closed(value));
         }
-        /// Gives the producer role back unchanged if a destructor run by `apply_requests` panics.
-        struct Unlocked<'a>(&'a crate::sync::AtomicUsize, usize);
-        impl Drop for Unlocked<'_> {
+        /// Gives the producer role back unchanged when dropped (also if a destructor run while
+        /// applying requests panics).
+        struct Unlock<'a>(&'a Producer, usize);
+        impl Drop for Unlock<'_> {
             fn drop(&mut self) {
-                // Release: pairs with the Acquire in `lock` by the next publish.
-                self.0.store(self.1, Ordering::Release);
+                self.0.publish(self.1);
             }
         }
-        let unlocked = Unlocked(&self.producer.word, word);
-        // SAFETY: the caller's contract.
-        let readers = unsafe { self.readers_after_requests(word) };
-        core::mem::forget(unlocked);
-        if readers == 0 {
-            // Nobody can ever read it: the seed's behaviour is to drop it and advance.
-            // Release: as in `publish_held`.
-            self.producer.word.store(word.wrapping_add(ONE), Ordering::Release);
+        let unlock = Unlock(&self.producer, word);
+        let mut control = self.producer.control();
+        if control & REQUEST != 0 {
+            // SAFETY: the caller's contract.
+            control = unsafe { self.after_requests(word) };
+        }
+        if self.readers(control) == 0 {
+            // Nobody can ever read it: the seed's behaviour is to drop it and advance (and the
+            // prepared end with the write position: nothing is prepared without readers).
+            core::mem::forget(unlock);
+            let next = word.wrapping_add(ONE);
+            self.producer.set_prepared(next);
+            self.producer.publish(next);
             drop(value);
             return Ok(());
         }
-        // SAFETY: the caller's contract, and `readers` is a non-zero count.
-        unsafe { self.publish_held(word, value, readers) }
-    }
-
-    /// The rest of [`try_publish`](Self::try_publish), ending the hold of the producer role.
-    ///
-    /// # Safety
-    ///
-    /// The caller holds the producer role (for this call), `word` is the current write word,
-    /// the buffer is not closed and `readers` is as for [`write_at`](Self::write_at).
-    #[inline(always)]
-    unsafe fn publish_held(
-        &self,
-        word: usize,
-        value: T,
-        readers: usize,
-    ) -> Result<(), TryPublishError<T>> {
-        // SAFETY: the caller's contract.
-        match unsafe { self.write_at(word, value, readers) } {
-            Ok(()) => {
-                // Release: publishes the slot (and ends our hold of the producer role).
-                // Pairs with the Acquire loads in `poll` and in `lock`.
-                self.producer.word.store(word.wrapping_add(ONE), Ordering::Release);
-                Ok(())
-            }
-            Err(value) => {
-                // Release: pairs with the Acquire in `lock` by the next publish (nothing changed).
-                self.producer.word.store(word, Ordering::Release);
-                Err(TryPublishError::Full(value))
-            }
+        // SAFETY: the caller's contract; `control` counts readers, without `REQUEST`.
+        if !unsafe { self.reserve(word, control) } {
+            return Err(TryPublishError::Full(value));
         }
+        core::mem::forget(unlock);
+        #[cfg(multicast_bug = "publish-before-write")]
+        // Injected bug: advance the write position before the slot is written.
+        self.producer.publish(word.wrapping_add(ONE) | crate::protocol::LOCKED);
+        // SAFETY: reserved just now.
+        unsafe { self.ring().fill(word, value) };
+        self.producer.publish(word.wrapping_add(ONE));
+        Ok(())
     }
 
     /// Takes consumer `index`'s next value: by move if it is the last consumer to read it, as a
@@ -619,10 +474,11 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     ///
     /// # Errors
     ///
-    /// - [`TryConsumeError::Empty`] when this consumer has read everything published so far.
+    /// - [`TryConsumeError::Empty`] when this consumer has read everything published so far (or
+    ///   it is rejoining and the producer has not counted it yet).
     /// - [`TryConsumeError::Closed`] when, moreover, the publisher has gone.
-    /// - [`TryConsumeError::Busy`] when another thread is consuming with the same index at this
-    ///   moment, or a [`Subscriber`](crate::Subscriber) holds it.
+    /// - [`TryConsumeError::Busy`] when another thread took this index's next value at this
+    ///   moment, or a [`Subscriber`](crate::Subscriber) holds the index.
     /// - [`TryConsumeError::Detached`] when the seat is not subscribed (detached, or vacant):
     ///   see [`rejoin`](Self::rejoin).
     ///
@@ -647,84 +503,90 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     where
         T: Clone,
     {
-        let cursor = self.cursor(index);
-        // Relaxed: only the expected value of the compare-and-swap below, which synchronises.
-        let seat = cursor.read.load(Ordering::Relaxed);
-        if seat & (HELD | STOP | BUSY) != 0 {
-            return Err(self.refused(seat));
+        let seat = self.seat(index);
+        let word = seat.peek();
+        if word & FLAGS != 0 {
+            return Err(self.refused(index, word));
         }
-        // Acquire: pairs with the Release read-modify-write that ended the previous call with
-        // this index (the unlock below), so its slot accesses and `cached_write` store happen
-        // before ours. From here until the unlock, this index is ours.
-        if cursor
-            .read
-            .compare_exchange(seat, seat | BUSY, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return Err(TryConsumeError::Busy);
+        let write = self.producer.written();
+        if available(write, word) == 0 {
+            return Err(if write & CLOSED != 0 {
+                TryConsumeError::Closed
+            } else {
+                TryConsumeError::Empty
+            });
         }
-        // Ends our hold on the index on every path, also on a panic in `T::clone` (then the
-        // position stays where it was). A read-modify-write, not a store: a `detach` may set
-        // STOP meanwhile, which must stay.
-        let mut unlock = Unlock { seat: &cursor.read, advance: 0 };
-        // Relaxed: only the holder of the index touches `cached_write` (see `Cursor`), and the
-        // hold passes with the Acquire/Release pair on the seat word.
-        let cached = cursor.cached_write.load(Ordering::Relaxed);
-        let mut seen = cached;
-        self.poll(seat, &mut seen)?;
-        if seen != cached {
-            cursor.cached_write.store(seen, Ordering::Relaxed);
+        // The claim is the role check: the next call with this index (on any thread) reads the
+        // next position.
+        if !seat.claim(word, ONE) {
+            return Err(self.refused(index, seat.peek()));
         }
-        // SAFETY: `poll` saw our position published; the seat is counted (STOP was clear when we
-        // took it, and the producer leaves a BUSY seat alone) and we hold the index, so the unit
-        // of this slot is ours.
-        let (value, spare) = unsafe { self.slot(seat / ONE).read() };
-        unlock.advance = ONE;
-        drop(unlock);
+        /// On a panic in `T::clone`, gives the claimed position back.
+        struct Unclaim<'a, T, S: Storage<T>>(&'a Buffer<T, S>, &'a Seat, usize);
+        impl<T, S: Storage<T>> Drop for Unclaim<'_, T, S> {
+            fn drop(&mut self) {
+                if !self.1.unclaim(self.2.wrapping_add(ONE), self.2) {
+                    // The seat moved on (stopped, or another call claimed more): the unit is
+                    // still ours to give back.
+                    // SAFETY: we claimed it and did not read it.
+                    drop(unsafe { self.0.ring().release(self.2) });
+                }
+            }
+        }
+        let unclaim = Unclaim(self, seat, word);
+        // SAFETY: published (checked above) and claimed by us: its unit is ours.
+        let (value, spare) = unsafe { self.ring().read(word) };
+        core::mem::forget(unclaim);
         // The original, when this consumer became the last reader after cloning; dropped here,
         // after the bookkeeping, because a destructor may panic.
         drop(spare);
         Ok(value)
     }
 
-    /// Why a consumer call on seat word `seat` (with a flag set) is refused.
+    /// Why an index-API consume on seat word `seat` (with a flag set, or a claim lost) is
+    /// refused.
     #[cold]
-    pub(crate) fn refused(&self, seat: usize) -> TryConsumeError {
-        if seat & STOP == 0 || seat & HELD != 0 {
-            TryConsumeError::Busy
-        } else {
-            self.stopped(seat)
+    fn refused(&self, index: usize, seat: usize) -> TryConsumeError {
+        if seat & HELD != 0 {
+            return TryConsumeError::Busy;
         }
-    }
-
-    /// The error for a stopped seat word `seat`. Asked to join: nothing yet (the producer counts
-    /// it from its next value), or `Closed` if there will be no next value. Otherwise detached,
-    /// with how many values it has missed so far since its frontier.
-    #[cold]
-    pub(crate) fn stopped(&self, seat: usize) -> TryConsumeError {
-        // Acquire: pairs with the Release store in `Publisher::drop`, as in `poll`.
-        let write = self.producer.word.load(Ordering::Acquire);
-        if seat & JOIN == 0 {
-            // A seat may be asked to stop before the producer counted it (`behind` then is 0).
-            TryConsumeError::Detached { missed: behind(write, seat) as u64 }
-        } else if write & CLOSED != 0 {
-            TryConsumeError::Closed
-        } else {
-            TryConsumeError::Empty
+        let write = self.producer.written();
+        match seat & MEMBERSHIP {
+            RUNNING => TryConsumeError::Busy,
+            JOINING if write & CLOSED != 0 => TryConsumeError::Closed,
+            JOINING => TryConsumeError::Empty,
+            // Told now: its values are given back on this thread (a stop installed the
+            // operations), and the count starts again from here.
+            STOPPING => match self.settle_if_installed(index, seat, false) {
+                Some(settled) => TryConsumeError::Detached { missed: since(settled, seat) },
+                None => TryConsumeError::Detached { missed: since(write, seat) },
+            },
+            _ => TryConsumeError::Detached { missed: since(write, seat) },
         }
     }
 
     /// Detaches consumer `index` so that the producer no longer waits for it: the values it has
-    /// not read are given back (by the producer, before its next value) and it receives no
-    /// more. Its next call returns [`TryConsumeError::Detached`], with how many values it has
-    /// missed; it can then [`rejoin`](Self::rejoin) (or [`Subscriber::rejoin`]) at the current
-    /// position. A value it is reading at this moment stays its own until it is done with it.
+    /// not read are given back and it receives no more. Its next call returns
+    /// [`TryConsumeError::Detached`], with how many values it has missed; it can then
+    /// [`rejoin`](Self::rejoin) (or [`Subscriber::rejoin`]). A value it is reading at this moment
+    /// stays its own until it is done with it.
     ///
-    /// Returns `false` if the seat was not subscribed. Lossless stays the default: nothing is
-    /// detached unless the application asks (here, or with
+    /// Who gives back the values, and when:
+    /// - an index-API seat, or an *evictable* [`Subscriber`] (from [`subscribe`](Self::subscribe),
+    ///   or [`Subscriber::set_evictable`]): at once, without its cooperation. The producer gives
+    ///   them back before its next value, and drops each one that every other consumer has read
+    ///   already; if the subscriber looks first, it gives them back itself, on its own thread.
+    /// - a *tethered* `Subscriber` (the default of [`subscriber`](Self::subscriber)): at its next
+    ///   look at the producer (when it has read what it saw published), on its own thread. Until
+    ///   then the producer keeps counting it.
+    ///
+    /// Returns `false` if the seat was not subscribed (or joining) already. Lossless stays the
+    /// default: nothing is detached unless the application asks (here, or with
     /// [`Publisher::set_lag_limit`](crate::Publisher::set_lag_limit)).
     ///
+    /// [`Subscriber`]: crate::Subscriber
     /// [`Subscriber::rejoin`]: crate::Subscriber::rejoin
+    /// [`Subscriber::set_evictable`]: crate::Subscriber::set_evictable
     ///
     /// # Panics
     ///
@@ -750,17 +612,17 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// ```
     #[track_caller]
     pub fn detach(&self, index: usize) -> bool {
-        // Release: pairs with the Acquire load in `apply_requests`. Relaxed would do for the
-        // claim protocol itself: the modification order of the seat word decides.
-        let stopped = self.cursor(index).stop();
+        let seat = self.seat(index);
+        self.install_ops();
+        let stopped = matches!(seat.stop() & MEMBERSHIP, RUNNING | JOINING);
         if stopped {
-            self.producer.request();
+            self.request();
         }
         stopped
     }
 
     /// Detaches every subscribed consumer more than `max_lag` values behind (see
-    /// [`detach`](Self::detach)); returns how many.
+    /// [`detach`](Self::detach)), except tethered subscribers; returns how many.
     ///
     /// # Examples
     ///
@@ -776,43 +638,62 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// assert_eq!(buf.detach_lagging(3), 1); // consumer 2 is 4 behind
     /// ```
     pub fn detach_lagging(&self, max_lag: usize) -> usize {
-        // Relaxed: a position to measure lags against; the detach itself is what counts.
-        let write = self.producer.word.load(Ordering::Relaxed);
+        // Relaxed: a position to measure lags against; the stop itself is what counts.
+        let write = self.observe();
+        let capacity = self.capacity();
         let mut detached = 0;
-        for cursor in self.storage.cursors() {
-            // Relaxed: as above.
-            let seat = cursor.read.load(Ordering::Relaxed);
-            if seat & STOP == 0 && behind(write, seat) > max_lag && cursor.stop() {
-                detached += 1;
+        for seat in self.storage.seats() {
+            let word = seat.peek();
+            if word & (MEMBERSHIP | TETHERED) == RUNNING && behind(write, word, capacity) > max_lag
+            {
+                self.install_ops();
+                if seat.stop() & MEMBERSHIP == RUNNING {
+                    detached += 1;
+                }
             }
         }
         if detached != 0 {
-            self.producer.request();
+            self.request();
         }
         detached
     }
 
     /// Asks for consumer `index` (detached or vacant, and not held by a
     /// [`Subscriber`](crate::Subscriber)) to be counted again: from the producer's next value on,
-    /// it receives every value. Returns `false` if the seat is subscribed, already rejoining, or
-    /// held by a `Subscriber`.
+    /// it receives every value (a detach the producer has not applied yet is simply cancelled).
+    /// Returns `false` if the seat is subscribed, already rejoining, or held by a `Subscriber`.
     ///
     /// # Panics
     ///
     /// If `index` is not below [`consumer_count`](Self::consumer_count).
     #[track_caller]
     pub fn rejoin(&self, index: usize) -> bool {
-        join(&self.cursor(index).read, 0, 0) && {
-            self.producer.request();
-            true
+        let seat = self.seat(index);
+        let mut word = seat.peek();
+        loop {
+            if word & HELD != 0 {
+                return false;
+            }
+            let new = match word & MEMBERSHIP {
+                STOPPING => word & !crate::protocol::STOP,
+                // The position of a joining seat is where it asked, for `missed`.
+                VACANT => (self.observe() & !FLAGS) | JOINING,
+                _ => return false,
+            };
+            self.install_ops();
+            match seat.update(word, new) {
+                Ok(()) => break,
+                Err(now) => word = now,
+            }
         }
+        self.request();
+        true
     }
 
     /// Whether the publisher has gone: a [`Publisher`](crate::Publisher) of this buffer was
     /// dropped, and nothing more will be published.
     pub fn is_closed(&self) -> bool {
-        // Relaxed: an observation.
-        self.producer.word.load(Ordering::Relaxed) & CLOSED != 0
+        self.observe() & CLOSED != 0
     }
 
     /// Takes consumer `index`'s next value, or `None` if there is none; the seed's `consume`.
@@ -855,7 +736,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// ```
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.slots().len()
+        self.storage.slots().len()
     }
 
     /// The number of consumer seats (indices), fixed at construction; see
@@ -871,7 +752,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// ```
     #[inline]
     pub fn consumer_count(&self) -> usize {
-        self.storage.cursors().len()
+        self.storage.seats().len()
     }
 
     /// The number of subscribed seats at this moment: those not detached, vacant or still
@@ -887,8 +768,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// assert_eq!(buf.subscribed(), 2);
     /// ```
     pub fn subscribed(&self) -> usize {
-        // Relaxed: an observation.
-        self.storage.cursors().iter().filter(|c| c.read.load(Ordering::Relaxed) & STOP == 0).count()
+        let subscribed =
+            |seat: &&Padded<Seat>| matches!(seat.peek() & MEMBERSHIP, RUNNING | JOINING);
+        self.storage.seats().iter().filter(subscribed).count()
     }
 
     /// The consumer the producer waits for when the buffer is full: the subscribed consumer
@@ -927,8 +809,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// ```
     #[inline]
     pub fn write_position(&self) -> u64 {
-        // Relaxed: a snapshot for observation; it orders nothing.
-        word_to_position(self.producer.word.load(Ordering::Relaxed))
+        word_to_position(self.observe())
     }
 
     /// The number of values consumer `index` has read or claimed (modulo
@@ -952,8 +833,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     #[inline]
     #[track_caller]
     pub fn read_position(&self, index: usize) -> u64 {
-        // Relaxed: a snapshot for observation; it orders nothing.
-        word_to_position(self.cursor(index).read.load(Ordering::Relaxed))
+        let seat = self.seat(index);
+        word_to_position(seat.position(seat.peek()))
     }
 
     /// A snapshot of the buffer's state: shape, positions, the slowest subscribed consumer and
@@ -975,45 +856,40 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// assert_eq!(state.held, 2);
     /// ```
     pub fn state(&self) -> crate::State {
-        // Relaxed throughout: a snapshot for observation; it orders nothing.
-        let word = self.producer.word.load(Ordering::Relaxed);
-        let write = word & !FLAGS;
+        let word = self.observe();
+        let capacity = self.capacity();
         let mut slowest: Option<(usize, usize)> = None;
         let mut subscribed = 0;
-        for (index, cursor) in self.storage.cursors().iter().enumerate() {
-            let seat = cursor.read.load(Ordering::Relaxed);
-            if seat & STOP != 0 {
+        for (index, seat) in self.storage.seats().iter().enumerate() {
+            let current = seat.peek();
+            let membership = current & MEMBERSHIP;
+            subscribed += usize::from(matches!(membership, RUNNING | JOINING));
+            if !matches!(membership, RUNNING | STOPPING) {
                 continue;
             }
-            subscribed += 1;
-            // A consumer may have moved past the `write` loaded above: `behind` counts it as
-            // caught up.
-            let behind = behind(write, seat);
+            // Counted: it holds what it has not read. A consumer may have moved past the `word`
+            // loaded above: `behind` counts it as caught up.
+            let behind = behind(word, seat.position(current), capacity);
             if !matches!(slowest, Some((_, most)) if most >= behind) {
                 slowest = Some((index, behind));
             }
         }
         crate::State {
-            capacity: self.capacity(),
+            capacity,
             consumers: self.consumer_count(),
             subscribed,
             closed: word & CLOSED != 0,
-            write_position: word_to_position(write),
+            write_position: word_to_position(word),
             slowest_consumer: slowest.map(|(index, _)| index),
             held: slowest.map_or(0, |(_, behind)| behind),
         }
     }
-}
 
-/// How many positions seat word `seat` is behind write word `write` (flags ignored); 0 if it is
-/// not behind. Real distances are at most `2 * capacity` positions, far below half the wrap, so
-/// the sign of the wrapping difference tells ahead from behind.
-fn behind(write: usize, seat: usize) -> usize {
-    let diff = (write & !FLAGS).wrapping_sub(seat & !FLAGS);
-    if (diff as isize) < 0 {
-        0
-    } else {
-        diff / ONE
+    /// The write word, for an observation that orders nothing.
+    #[inline(always)]
+    pub(crate) fn observe(&self) -> usize {
+        // Relaxed: an observation.
+        self.producer.word.load(crate::sync::Ordering::Relaxed)
     }
 }
 
@@ -1031,33 +907,12 @@ fn bad_index(index: usize, count: usize) -> ! {
 
 impl<T, S: Storage<T>> Drop for Buffer<T, S> {
     fn drop(&mut self) {
-        // Every value still in a slot was published and not yet taken by its last reader: drop
-        // each exactly once.
-        // SAFETY: the buffer is being dropped (`&mut self`): no other reference to it exists.
-        unsafe { drop_values(self.storage.slots()) };
-    }
-}
-
-/// Drops the value of each slot that holds one; if a destructor panics, the rest are still
-/// dropped (a second panic aborts, as for slices).
-///
-/// # Safety
-///
-/// Nobody else accesses the slots during or after the call.
-unsafe fn drop_values<T>(slots: &[Slot<T>]) {
-    struct Rest<'a, T>(&'a [Slot<T>]);
-    impl<T> Drop for Rest<'_, T> {
-        fn drop(&mut self) {
-            // SAFETY: the contract of the `drop_values` call that made this guard.
-            unsafe { drop_values(self.0) };
-        }
-    }
-    for (i, slot) in slots.iter().enumerate() {
-        // Runs only if the destructor below panics.
-        let rest = Rest(&slots[i + 1..]);
-        // SAFETY: the caller's contract: the slot is ours alone.
-        unsafe { slot.drop_unshared() };
-        core::mem::forget(rest);
+        let producer = &self.producer;
+        let write = self.observe() & !FLAGS;
+        let readers = self.readers(producer.control() & !REQUEST);
+        // SAFETY: the buffer is being dropped (`&mut self`): no other reference to it exists, so
+        // every value still in a slot was published and not taken by its last reader.
+        unsafe { self.ring().drop_values(write, producer.prepared(), readers) };
     }
 }
 
@@ -1080,35 +935,34 @@ impl<T, S: Storage<T>> fmt::Debug for Buffer<T, S> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "alloc"))]
 impl<T, S: Storage<T>> Buffer<T, S> {
-    /// Moves every cursor of a fresh buffer to `position`, to test the wrap of positions.
+    /// Moves every position of a fresh buffer to `position`, to test the wrap of positions.
     pub(crate) fn start_at(self, position: usize) -> Self {
+        use crate::sync::Ordering::Relaxed;
         assert_eq!(self.write_position(), 0, "start_at needs a fresh buffer");
         let word = position.wrapping_mul(ONE);
         // Relaxed: test set-up on the owning thread (`self` by value); threads spawned later are
         // ordered after it by their spawn.
-        self.producer.word.store(word, Ordering::Relaxed);
-        for cursor in self.storage.cursors() {
-            let flags = cursor.read.load(Ordering::Relaxed) & FLAGS;
-            cursor.read.store(word | flags, Ordering::Relaxed);
-            cursor.cached_write.store(word, Ordering::Relaxed);
+        self.producer.word.store(word, Relaxed);
+        self.producer.prepared.store(word, Relaxed);
+        for seat in self.storage.seats() {
+            let flags = seat.word.load(Relaxed) & FLAGS;
+            seat.word.store(word | flags, Relaxed);
         }
         self
     }
 
-    /// Marks a role as held by another call, as a second thread would while inside a call.
+    /// Marks the producer role as held by another call, as a second thread would while inside a
+    /// call.
     #[cfg(not(multicast_loom))]
-    pub(crate) fn hold(&self, consumer: Option<usize>, held: bool) {
-        let (cursor, bit) = match consumer {
-            Some(index) => (&self.cursor(index).read, BUSY),
-            None => (&self.producer.word, crate::raw::LOCKED),
-        };
+    pub(crate) fn hold(&self, held: bool) {
+        let bit = crate::protocol::LOCKED;
         // Relaxed: single-threaded tests; it only flips the role bit as another call would.
         if held {
-            cursor.fetch_or(bit, Ordering::Relaxed);
+            self.producer.word.fetch_or(bit, crate::sync::Ordering::Relaxed);
         } else {
-            cursor.fetch_and(!bit, Ordering::Relaxed);
+            self.producer.word.fetch_and(!bit, crate::sync::Ordering::Relaxed);
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Typed handles: a [`Publisher`] that owns the producer role and a [`Subscriber`] per consumer
-//! index, for as long as they live. They take `&mut self`, so they need no run-time role check:
+//! seat, for as long as they live. They take `&mut self`, so they need no run-time role check:
 //! the check is made once, when the handle is created.
 
 use core::fmt;
 use core::ops::Deref;
 
-use crate::raw::{join, lock, CLOSED, FLAGS, HELD, LOCKED, ONE, REQUEST, STOP, UNKNOWN};
-use crate::sync::{AtomicUsize, Ordering};
+use crate::protocol::{
+    available, lock, since, Seat, CLOSED, FLAGS, HELD, JOINING, LOCKED, MEMBERSHIP, ONE, REQUEST,
+    RUNNING, STOP, STOPPING, TETHERED, UNKNOWN, VACANT,
+};
 use crate::{Buffer, NoFreeSeat, Storage, TryConsumeError, TryPublishError};
 
 mod sealed {
@@ -76,8 +78,10 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     }
 
     /// Takes consumer seat `index` for as long as the returned [`Subscriber`] lives, or `None`
-    /// if something else holds it at this moment. A subscribed seat continues from its
-    /// position; a vacant or detached one joins at the producer's next value.
+    /// if something else holds it at this moment. The subscriber is *tethered* (see
+    /// [`Subscriber`]): it continues from the seat's position, and a subscribed seat is handed
+    /// back subscribed when it is dropped. A detached or vacant seat stays so: its calls return
+    /// [`TryConsumeError::Detached`] until it [rejoins](Subscriber::rejoin).
     ///
     /// # Panics
     ///
@@ -100,7 +104,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     }
 
     /// Takes a vacant seat and subscribes it: the returned [`Subscriber`] receives every value
-    /// published from the producer's next value on. Nothing is allocated.
+    /// published from the producer's next value on. It is *evictable* (see [`Subscriber`]): a
+    /// detach or a lag limit takes effect at once, without its cooperation. Nothing is
+    /// allocated.
     ///
     /// # Errors
     ///
@@ -126,7 +132,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
 /// buffer: consumers drain what is left and then get [`TryConsumeError::Closed`].
 ///
 /// Not `Clone`: there is one producer. Its methods take `&mut self`, so publishing needs no
-/// run-time role check, which makes it the cheapest way to publish.
+/// run-time role check, which makes it the cheapest way to publish: no atomic read-modify-write
+/// per value.
 ///
 /// A `Publisher` borrows its buffer through a [`BufferRef`]: `&Buffer` or `Arc<Buffer>`.
 ///
@@ -143,11 +150,16 @@ pub struct Publisher<B: BufferRef, N: Notify = ()> {
     buffer: B,
     /// The write word (flags clear); the shared word holds it with `LOCKED` set.
     word: usize,
-    /// Detach consumers more than this many values behind when the buffer is full.
-    lag_limit: Option<usize>,
+    /// The lag limit and the detach it calls: a pointer, so that a publisher without a limit
+    /// links no detach code.
+    lag_limit: Option<(usize, DetachLagging<B>)>,
     /// Told after each publish (see `with_notify`).
     notify: N,
 }
+
+/// [`Buffer::detach_lagging`] of a [`BufferRef`]'s buffer.
+type DetachLagging<B> =
+    fn(&Buffer<<B as BufferRef>::Item, <B as BufferRef>::Storage>, usize) -> usize;
 
 /// What a [`Publisher`] tells after each publish (see [`Publisher::with_notify`]): the
 /// interrupt-safe way for firmware to be told that data arrived. `()` tells nothing and costs
@@ -216,13 +228,13 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     /// assert!(DATA_READY.swap(false, Ordering::Acquire));
     /// ```
     pub fn with_notify(buffer: B, notify: N) -> Option<Self> {
-        let shared = &buffer.buffer().producer.word;
+        let producer = &buffer.buffer().producer;
         // Acquire (in `lock`): pairs with the Release store that ended the previous producer's
         // hold, so its slot writes happen before ours.
-        let word = lock(shared)?;
+        let word = lock(&producer.word)?;
         if word & CLOSED != 0 {
-            // Release: gives the role back unchanged; pairs with the Acquire in `lock`.
-            shared.store(word, Ordering::Release);
+            // Gives the role back unchanged.
+            producer.publish(word);
             return None;
         }
         Some(Self { buffer, word, lag_limit: None, notify })
@@ -248,84 +260,100 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     /// ```
     #[inline]
     pub fn try_publish(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
-        let readers = self.buffer.buffer().control();
-        if readers & REQUEST != 0 {
-            return self.try_publish_cold(value);
-        }
-        self.publish_now(value, readers)
-    }
-
-    /// [`try_publish`](Self::try_publish) with requests to apply first, or nobody subscribed.
-    #[cold]
-    #[inline(never)]
-    fn try_publish_cold(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
-        // SAFETY: we hold the producer role and `self.word` is the write word.
-        match unsafe { self.buffer.buffer().readers_after_requests(self.word) } {
-            0 => Err(TryPublishError::Disconnected(value)),
-            readers => self.publish_now(value, readers),
-        }
-    }
-
-    /// [`try_publish`](Self::try_publish) for `readers` seats (not 0, no `REQUEST`).
-    #[inline(always)]
-    fn publish_now(
-        &mut self,
-        value: B::Item,
-        readers: usize,
-    ) -> Result<(), TryPublishError<B::Item>> {
         let buffer = self.buffer.buffer();
+        let ring = buffer.ring();
         // A local copy: the compiler need not reload it after the atomic accesses.
         let word = self.word;
-        // SAFETY: we hold the producer role (taken in `new`), `word` is the write word and
-        // `readers` is the current non-zero count.
-        match unsafe { buffer.write_at(word, value, readers) } {
-            Ok(()) => {
-                let next = word.wrapping_add(ONE);
-                self.word = next;
-                // Release: publishes the slot. Pairs with the Acquire load in `poll`. LOCKED
-                // stays set: we keep the role.
-                buffer.producer.word.store(next | LOCKED, Ordering::Release);
-                self.notify.notify();
-                Ok(())
-            }
-            Err(value) => self.full(value),
+        let control = buffer.producer.control();
+        // The slot is ready without further work: solo, its lane is free; shared, it is
+        // prepared (once per count word it is not: the slow path prepares the word).
+        let ready =
+            if ring.solo { ring.solo_free(word) } else { buffer.producer.prepared() != word };
+        if control & REQUEST != 0 || !ready {
+            // Out of line and finishing the call itself, so that the hot path keeps nothing live
+            // across a call.
+            return self.try_publish_slow(value);
         }
+        #[cfg(multicast_bug = "publish-before-write")]
+        // Injected bug: advance the write position before the slot is written.
+        buffer.producer.publish(word.wrapping_add(ONE) | LOCKED);
+        // SAFETY: we hold the producer role (taken in `new`), and the slot is ready (above).
+        unsafe { ring.fill(word, value) };
+        self.published(word.wrapping_add(ONE));
+        Ok(())
     }
 
-    /// The slot is held: detaches the consumers beyond the lag limit and tries once more (a
-    /// second time, nobody is left to detach), or says who holds it.
+    /// Publishes up to write word `next` (the role stays ours) and tells.
+    #[inline(always)]
+    fn published(&mut self, next: usize) {
+        self.word = next;
+        // `LOCKED` stays set: we keep the role.
+        self.buffer.buffer().producer.publish(next | LOCKED);
+        self.notify.notify();
+    }
+
+    /// [`try_publish`](Self::try_publish) with requests to apply first, nobody subscribed, a
+    /// count word to prepare, or a full buffer (then the lag limit, if set, detaches the
+    /// consumers beyond it and it tries once more).
     #[cold]
     #[inline(never)]
-    fn full(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
-        if self.make_room() {
-            return self.try_publish_cold(value);
+    fn try_publish_slow(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
+        let buffer = self.buffer.buffer();
+        let mut control = buffer.producer.control();
+        let mut tried = false;
+        loop {
+            if control & REQUEST != 0 {
+                // SAFETY: we hold the producer role and `self.word` is the write word.
+                control = unsafe { buffer.after_requests(self.word) };
+                if buffer.readers(control) == 0 {
+                    return Err(TryPublishError::Disconnected(value));
+                }
+            }
+            // SAFETY: as above, and `control` counts readers, without `REQUEST`.
+            if unsafe { buffer.reserve(self.word, control) } {
+                break;
+            }
+            // A second time, nobody is left to detach.
+            if tried || !self.make_room() {
+                return Err(TryPublishError::Full(value));
+            }
+            tried = true;
+            control = buffer.producer.control() | REQUEST;
         }
-        Err(TryPublishError::Full(value))
+        let word = self.word;
+        // SAFETY: reserved just now.
+        unsafe { buffer.ring().fill(word, value) };
+        self.published(word.wrapping_add(ONE));
+        Ok(())
     }
 
     /// Detaches the consumers beyond the lag limit, if one is set; whether it detached any.
     fn make_room(&self) -> bool {
         match self.lag_limit {
-            Some(limit) => self.buffer.buffer().detach_lagging(limit) != 0,
+            Some((limit, detach_lagging)) => detach_lagging(self.buffer.buffer(), limit) != 0,
             None => false,
         }
     }
 
     /// Sets the policy for a full buffer: with `Some(n)`, a publish that finds the buffer full
-    /// detaches every consumer more than `n` values behind (see [`Buffer::detach`]) and tries
-    /// again, so a stalled consumer cannot hold the pipeline for long; with `None` (the
-    /// default), nothing is ever detached and the publisher sees backpressure.
+    /// detaches every evictable consumer (index-API seats and subscribers from
+    /// [`subscribe`](Buffer::subscribe), see [`Subscriber`]) more than `n` values behind (see
+    /// [`Buffer::detach`]) and tries again, so a stalled consumer cannot hold the pipeline for
+    /// long; with `None` (the default), nothing is ever detached and the publisher sees
+    /// backpressure. It may detach every consumer: the publisher then gets
+    /// [`TryPublishError::Disconnected`] until one subscribes or rejoins. Tethered subscribers
+    /// are never detached by it.
     ///
     /// # Examples
     ///
     /// ```
     /// use multicast_buffer_core::{InlineBuffer, TryConsumeError};
     ///
-    /// let buf: InlineBuffer<u32, 4, 2> = InlineBuffer::new();
+    /// let buf: InlineBuffer<u32, 4, 2> = InlineBuffer::with_seats();
     /// let mut publisher = buf.publisher().unwrap();
     /// publisher.set_lag_limit(Some(2));
-    /// let mut fast = buf.subscriber(0).unwrap();
-    /// let mut stalled = buf.subscriber(1).unwrap();
+    /// let mut fast = buf.subscribe().unwrap();
+    /// let mut stalled = buf.subscribe().unwrap();
     /// for v in 0..10 {
     ///     publisher.try_publish(v).unwrap(); // never full: the stalled one is detached
     ///     assert_eq!(fast.try_recv(), Ok(v));
@@ -333,7 +361,7 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     /// assert!(matches!(stalled.try_recv(), Err(TryConsumeError::Detached { .. })));
     /// ```
     pub fn set_lag_limit(&mut self, limit: Option<usize>) {
-        self.lag_limit = limit;
+        self.lag_limit = limit.map(|limit| (limit, Buffer::detach_lagging as DetachLagging<B>));
     }
 
     /// The number of subscribed consumers, after applying the latest subscriptions and
@@ -352,8 +380,13 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     /// assert_eq!(publisher.subscribers(), 0);
     /// ```
     pub fn subscribers(&mut self) -> usize {
-        // SAFETY: we hold the producer role and `self.word` is the write word.
-        unsafe { self.buffer.buffer().readers(self.word) }
+        let buffer = self.buffer.buffer();
+        let mut control = buffer.producer.control();
+        if control & REQUEST != 0 {
+            // SAFETY: we hold the producer role and `self.word` is the write word.
+            control = unsafe { buffer.after_requests(self.word) };
+        }
+        buffer.readers(control)
     }
 
     /// Publishes values from `values` while there is room, at most `capacity` of them, with one
@@ -361,7 +394,8 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     /// also when no consumer is subscribed).
     ///
     /// A value is taken from the iterator only once its slot is known to be free, so nothing is
-    /// lost: what did not fit is still in the iterator.
+    /// lost: what did not fit is still in the iterator. If the iterator panics, the values taken
+    /// before are published.
     ///
     /// # Examples
     ///
@@ -376,40 +410,45 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     /// ```
     pub fn publish_iter<I: Iterator<Item = B::Item>>(&mut self, values: I) -> usize {
         let buffer = self.buffer.buffer();
-        // SAFETY: we hold the producer role and `self.word` is the write word.
-        let mut readers = unsafe { buffer.readers(self.word) };
-        if readers != 0 && !buffer.slot(self.word / ONE).is_free() && self.make_room() {
+        let mut control = buffer.producer.control();
+        if control & REQUEST != 0 {
+            // SAFETY: we hold the producer role and `self.word` is the write word.
+            control = unsafe { buffer.after_requests(self.word) };
+            if buffer.readers(control) == 0 {
+                return 0;
+            }
+        }
+        // SAFETY: as above, and `control` counts readers.
+        if !unsafe { buffer.reserve(self.word, control) } {
+            if !self.make_room() {
+                return 0;
+            }
             // SAFETY: as above.
-            readers = unsafe { buffer.readers(self.word) };
+            control = unsafe { buffer.after_requests(self.word) };
+            if buffer.readers(control) == 0 {
+                return 0;
+            }
         }
-        if readers == 0 {
-            return 0;
-        }
-        // Loaded once: the compiler may not reuse loads across the Acquire loads in `is_free`.
-        let slots = buffer.storage.slots();
-        let mask = slots.len() - 1;
+        let ring = buffer.ring();
         let mut values = values;
-        let mut published = 0;
-        let mut progress = Progress { local: self.word, word: &mut self.word };
+        // Publishes what was written when dropped: also if the iterator panics.
+        let start = self.word;
+        let mut batch = Batch { producer: &buffer.producer, word: &mut self.word, end: start };
         // At most one lap per call: bounded.
-        while published <= mask {
-            // SAFETY: the length is a non-zero power of two, so the masked index is in bounds.
-            let slot = unsafe { slots.get_unchecked((progress.local / ONE) & mask) };
-            if !slot.is_free() {
+        for _ in 0..ring.capacity() {
+            // SAFETY: we hold the producer role, `batch.end` is the next write word (the slots
+            // before it are written, not yet published) and `control` counts readers.
+            if !unsafe { buffer.reserve(batch.end, control) } {
                 break;
             }
             let Some(value) = values.next() else { break };
-            // SAFETY: we hold the producer role and saw the slot free; it becomes visible only
-            // with the Release store below.
-            unsafe { slot.write_free(value, readers) };
-            progress.local = progress.local.wrapping_add(ONE);
-            published += 1;
+            // SAFETY: reserved just now.
+            unsafe { ring.fill(batch.end, value) };
+            batch.end = batch.end.wrapping_add(ONE);
         }
-        let end = progress.local;
-        drop(progress);
+        let published = batch.end.wrapping_sub(*batch.word) / ONE;
+        drop(batch);
         if published != 0 {
-            // Release: publishes the whole batch. Pairs with the Acquire load in `poll`.
-            buffer.producer.word.store(end | LOCKED, Ordering::Release);
             self.notify.notify();
         }
         published
@@ -421,31 +460,51 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     }
 }
 
-/// A batch loop's position, kept in a local (the compiler need not reload it after each atomic
-/// access) and written back to the handle when dropped: also if an iterator panics, so the
-/// handle's position always covers the slots already written.
-struct Progress<'a> {
+/// A batch of written slots, published when dropped: the values written before a panic of the
+/// iterator are published too, so the write word never lags behind the slots (a joining seat is
+/// placed at the write word).
+struct Batch<'a> {
+    producer: &'a crate::protocol::Producer,
+    /// The publisher's write word, updated when dropped.
     word: &'a mut usize,
-    local: usize,
+    /// The next write word.
+    end: usize,
 }
 
-impl Drop for Progress<'_> {
+impl Drop for Batch<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        *self.word = self.local;
+        if self.end != *self.word {
+            *self.word = self.end;
+            // Publishes the batch (the role stays ours).
+            self.producer.publish(self.end | LOCKED);
+        }
     }
 }
 
 impl<B: BufferRef, N: Notify> Drop for Publisher<B, N> {
     fn drop(&mut self) {
-        let producer = &self.buffer.buffer().producer;
-        // Sends every later `Buffer::try_publish` to its cold path, which answers `Closed`; the
-        // flag stays set, as nobody applies requests on a closed buffer. Relaxed: ordered before
-        // the Release store below, which a later `lock` reads.
-        producer.control.fetch_or(REQUEST, Ordering::Relaxed);
-        // Release: publishes the close (and gives the role back). Pairs with the Acquire loads
-        // in `poll` (consumers drain, then see CLOSED) and in `lock`.
-        producer.word.store(self.word | CLOSED, Ordering::Release);
+        /// Closes the buffer, also if a destructor run while applying requests panics.
+        struct Close<'a>(&'a crate::protocol::Producer, usize);
+        impl Drop for Close<'_> {
+            fn drop(&mut self) {
+                // Sends every later `Buffer::try_publish` to its cold path, which answers
+                // `Closed`; the flag stays set for good.
+                self.0.request_flag();
+                // Publishes the close (and gives the role back): consumers drain, then see
+                // `CLOSED`.
+                self.0.publish(self.1 | CLOSED);
+            }
+        }
+        let buffer = self.buffer.buffer();
+        let close = Close(&buffer.producer, self.word);
+        // Subscribers that left or were detached: their units are given back now, not when the
+        // buffer goes.
+        if buffer.producer.control() & REQUEST != 0 {
+            // SAFETY: we hold the producer role and `self.word` is the write word.
+            unsafe { buffer.after_requests(self.word) };
+        }
+        drop(close);
     }
 }
 
@@ -453,7 +512,7 @@ impl<B: BufferRef, N: Notify> fmt::Debug for Publisher<B, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Publisher")
             .field("write_position", &(self.word / ONE))
-            .field("lag_limit", &self.lag_limit)
+            .field("lag_limit", &self.lag_limit.map(|(limit, _)| limit))
             .finish()
     }
 }
@@ -461,34 +520,52 @@ impl<B: BufferRef, N: Notify> fmt::Debug for Publisher<B, N> {
 /// One consumer seat of a buffer, held until this handle is dropped.
 ///
 /// Its methods take `&mut self`, so consuming needs no run-time role check; it keeps its read
-/// position and the last write position it saw to itself. Before reading a slot it claims the
-/// position with one compare-and-swap on its own seat word, which is what lets the buffer
-/// [detach](Buffer::detach) it at any moment without waiting for it.
+/// position and the last write position it saw to itself.
 ///
-/// Dropping it gives back what it took. A seat it subscribed ([`Buffer::subscribe`], or
-/// [`Buffer::subscriber`] on a vacant seat) is unsubscribed: the values it has not read are
-/// given back (by the producer, before its next value), later values no longer wait for it, and
-/// the seat is free for [`Buffer::subscribe`]. A seat that was already subscribed (an index-API
-/// seat of [`Buffer::new`], taken with [`Buffer::subscriber`]) is handed back still subscribed,
-/// at its position, so nothing published meanwhile is lost; [`Buffer::detach`] ends it.
+/// # Tethered or evictable
+///
+/// - **Tethered** (the default of [`Buffer::subscriber`] and [`Subscriber::new`]: fixed
+///   consumers, like a disruptor's handlers): it claims nothing, so a value costs no atomic
+///   read-modify-write in a buffer with one seat, and one per count word (per value in single
+///   calls, per up to 8 values in a batch) with several. A [detach](Buffer::detach) takes effect
+///   at its next look at the producer, on its own thread; a [lag limit](Publisher::set_lag_limit)
+///   never detaches it. A stalled tethered subscriber holds the producer back, as any lossless
+///   consumer does.
+/// - **Evictable** (the default of [`Buffer::subscribe`]: consumers that come and go): before it
+///   reads, it claims its position with one compare-and-swap on its own seat word (one per
+///   batch with [`recv_batch`](Self::recv_batch)), which lets anyone detach it at any moment
+///   without its cooperation, so a dead or stalled one cannot freeze the producer.
+///
+/// [`set_evictable`](Self::set_evictable) switches between the two.
+///
+/// Dropping it gives back what it took. A seat it subscribed ([`Buffer::subscribe`], or a
+/// [rejoin](Self::rejoin) of a seat that was vacant when it took it) is unsubscribed: the
+/// subscriber gives back the values it has not read, on its own thread, later values no longer
+/// wait for it, and the seat is free for [`Buffer::subscribe`]. A seat that was subscribed when
+/// it took it (an index-API seat of [`Buffer::new`]) is handed back still subscribed, at its
+/// position, so nothing published meanwhile is lost; [`Buffer::detach`] ends it.
 ///
 /// Leaking it (`mem::forget`) keeps the seat subscribed for good, and the slots it has not
-/// read stay held until it is detached. That is safe.
+/// read stay held until it is detached (a tethered one: for good). That is safe.
 pub struct Subscriber<B: BufferRef> {
     buffer: B,
     index: usize,
-    /// The read word (flags clear); the seat word holds it with `HELD` set.
+    /// The read word (flags clear), or `UNKNOWN` while joining.
     word: usize,
-    /// The last write word seen.
+    /// A write word seen published (flags clear); `word` when there is nothing more to read
+    /// without looking at the producer.
     seen: usize,
-    /// Whether it took a seat that was already subscribed (an index-API seat): it hands it back
-    /// subscribed when dropped, instead of unsubscribing it.
-    keep: bool,
+    /// Claims its positions (see the type's docs).
+    evictable: bool,
+    /// Unsubscribes its seat when dropped (it subscribed it), instead of handing it back.
+    leaves: bool,
+    /// The seat was not subscribed when taken: a rejoin makes this subscriber leave on drop.
+    vacant: bool,
 }
 
 impl<B: BufferRef> Subscriber<B> {
-    /// Takes consumer seat `index` of `buffer` (see [`Buffer::subscriber`]), or gives `None` if
-    /// something holds it now.
+    /// Takes consumer seat `index` of `buffer` (see [`Buffer::subscriber`]): tethered; `None`
+    /// if something holds the seat now.
     ///
     /// # Panics
     ///
@@ -510,13 +587,21 @@ impl<B: BufferRef> Subscriber<B> {
     /// ```
     #[track_caller]
     pub fn new(buffer: B, index: usize) -> Option<Self> {
-        let this = buffer.buffer();
-        let (word, seen) = this.cursor(index).take(&this.producer)?;
-        Some(Self { buffer, index, word, seen, keep: word != UNKNOWN })
+        let before = buffer.buffer().seat(index).take(true)?;
+        let word = if before & MEMBERSHIP == JOINING { UNKNOWN } else { before & !FLAGS };
+        Some(Self {
+            buffer,
+            index,
+            word,
+            seen: word,
+            evictable: false,
+            leaves: false,
+            vacant: before & MEMBERSHIP == VACANT,
+        })
     }
 
-    /// Takes a vacant seat of `buffer` and subscribes it (see [`Buffer::subscribe`]); the way
-    /// to subscribe through an `Arc`.
+    /// Takes a vacant seat of `buffer` and subscribes it (see [`Buffer::subscribe`]): evictable;
+    /// the way to subscribe through an `Arc`.
     ///
     /// # Errors
     ///
@@ -538,19 +623,101 @@ impl<B: BufferRef> Subscriber<B> {
     /// ```
     pub fn subscribe(buffer: B) -> Result<Self, NoFreeSeat> {
         let this = buffer.buffer();
-        let cursors = this.storage.cursors();
-        match cursors.iter().position(|cursor| join(&cursor.read, 0, HELD)) {
-            Some(index) => {
-                this.producer.request();
-                Ok(Self { buffer, index, word: UNKNOWN, seen: UNKNOWN, keep: false })
+        let seats = this.storage.seats();
+        this.install_ops();
+        // The position of a joining seat is where it asked, for `missed`.
+        let asked = this.observe() & !FLAGS;
+        for (index, seat) in seats.iter().enumerate() {
+            let mut word = seat.peek();
+            while word & (HELD | MEMBERSHIP) == VACANT {
+                match seat.update(word, asked | JOINING | HELD) {
+                    Ok(()) => {
+                        this.request();
+                        return Ok(Self {
+                            buffer,
+                            index,
+                            word: UNKNOWN,
+                            seen: UNKNOWN,
+                            evictable: true,
+                            leaves: true,
+                            vacant: true,
+                        });
+                    }
+                    Err(now) => word = now,
+                }
             }
-            None => Err(NoFreeSeat { seats: cursors.len() }),
         }
+        Err(NoFreeSeat { seats: seats.len() })
     }
 
     /// The consumer seat this subscriber holds.
     pub fn index(&self) -> usize {
         self.index
+    }
+
+    /// This subscriber's seat.
+    #[inline(always)]
+    fn seat(&self) -> &Seat {
+        // SAFETY: the index was checked when this handle was made.
+        unsafe { self.buffer.buffer().seat_unchecked(self.index) }
+    }
+
+    /// Whether this subscriber is evictable (see the type's docs).
+    pub fn is_evictable(&self) -> bool {
+        self.evictable
+    }
+
+    /// Makes this subscriber evictable (it claims its positions, and can be detached at any
+    /// moment) or tethered (it claims nothing; a detach waits for its next look). See the type's
+    /// docs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{InlineBuffer, TryConsumeError};
+    ///
+    /// let buf: InlineBuffer<u32, 2, 2> = InlineBuffer::new();
+    /// let mut publisher = buf.publisher().unwrap();
+    /// publisher.set_lag_limit(Some(1));
+    /// let mut fast = buf.subscriber(0).unwrap();
+    /// let mut stalled = buf.subscriber(1).unwrap();
+    /// stalled.set_evictable(true); // the lag limit may detach it
+    /// for v in 0..4 {
+    ///     publisher.try_publish(v).unwrap();
+    ///     assert_eq!(fast.try_recv(), Ok(v));
+    /// }
+    /// assert!(matches!(stalled.try_recv(), Err(TryConsumeError::Detached { .. })));
+    /// ```
+    pub fn set_evictable(&mut self, evictable: bool) {
+        if self.evictable == evictable {
+            return;
+        }
+        // SAFETY: the index was checked when this handle was made.
+        let seat = unsafe { self.buffer.buffer().seat_unchecked(self.index) };
+        let mut word = seat.peek();
+        loop {
+            let counted = matches!(word & MEMBERSHIP, RUNNING | STOPPING);
+            let new = if evictable {
+                // Claims need the position in the seat word.
+                let position =
+                    if counted && self.word != UNKNOWN { self.word } else { word & !FLAGS };
+                position | (word & FLAGS & !TETHERED)
+            } else {
+                word | TETHERED
+            };
+            match seat.update(word, new) {
+                Ok(()) => break,
+                Err(now) => word = now,
+            }
+        }
+        self.evictable = evictable;
+        if !evictable && self.word != UNKNOWN {
+            seat.advance(self.word);
+        }
+        if evictable && word & MEMBERSHIP == STOPPING {
+            // The producer may apply the stop now.
+            self.buffer.buffer().request();
+        }
     }
 
     /// Takes the next value: by move if this is the last consumer to read it, as a clone
@@ -579,100 +746,154 @@ impl<B: BufferRef> Subscriber<B> {
     where
         B::Item: Clone,
     {
-        let buffer = self.buffer.buffer();
         // A local copy: the compiler need not reload it after the atomic accesses.
         let word = self.word;
-        if buffer.poll(word, &mut self.seen).is_ok() {
-            #[cfg(multicast_bug = "read-before-claim")]
-            // Injected bug: look at the value before claiming the position.
-            // SAFETY: none; a detach may let the producer give the slot away meanwhile.
-            drop(unsafe { buffer.slot(word / ONE).get() }.clone());
-            // SAFETY: the index was checked when this handle was made.
-            if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
-                // SAFETY: `poll` saw the position published and we claimed it.
-                return Ok(unsafe { self.read_claimed(word) });
-            }
+        if word == self.seen && !self.refresh() {
+            // Out of line and finishing the call itself, so that the hot path keeps nothing live
+            // across a call.
+            return self.try_recv_cold();
         }
-        // Out of line and finishing the call itself, so that the hot path keeps nothing live
-        // across a call.
+        #[cfg(multicast_bug = "read-before-claim")]
+        // Injected bug: look at the value before claiming the position.
+        // SAFETY: none; a detach may let the producer give the slot away meanwhile.
+        drop(unsafe { self.buffer.buffer().ring().slot(word).get() }.clone());
+        if !self.evictable || self.seat().claim(word | HELD, ONE) {
+            // SAFETY: below `seen`, so published; ours (tethered: counted and not read;
+            // evictable: claimed).
+            return Ok(unsafe { self.read_at(word) });
+        }
         self.try_recv_cold()
     }
 
-    /// [`try_recv`](Self::try_recv) when nothing was claimed: nothing new, or the seat is
-    /// stopped (a detached seat that has read everything would otherwise hear `Empty` for
-    /// ever), or counted again at a new position. Looks at the seat first.
+    /// When everything seen is read: a look at the producer's write position. Whether more is
+    /// published (then `seen` moves past it). `false` for a joining subscriber too (its position
+    /// is `UNKNOWN`), whose cold path asks the seat.
+    #[inline(always)]
+    fn refresh(&mut self) -> bool {
+        let write = self.buffer.buffer().producer.written();
+        if self.word == UNKNOWN || available(write, self.word) == 0 {
+            return false;
+        }
+        self.seen = write & !FLAGS;
+        true
+    }
+
+    /// [`try_recv`](Self::try_recv) after a look at the seat and the producer.
     #[cold]
     #[inline(never)]
     fn try_recv_cold(&mut self) -> Result<B::Item, TryConsumeError>
     where
         B::Item: Clone,
     {
-        let word = self.claim_after_looking()?;
-        // SAFETY: `claim_after_looking` saw the position published and claimed it.
-        Ok(unsafe { self.read_claimed(word) })
+        let word = self.claim_after_looking(1)?;
+        // SAFETY: `claim_after_looking` saw the position published and made it ours.
+        Ok(unsafe { self.read_at(word) })
     }
 
-    /// The cold paths' claim: looks at the seat first (stopped, or counted again at a new
-    /// position), then polls and claims; the claimed position's word, or why there is none.
-    #[inline(always)]
-    fn claim_after_looking(&mut self) -> Result<usize, TryConsumeError> {
+    /// The cold paths' step: looks (see [`look`](Self::look)), then claims `count` positions if
+    /// evictable; the first position's word. A claim fails only if the seat changed (it was
+    /// stopped), so the second look ends it.
+    fn claim_after_looking(&mut self, count: usize) -> Result<usize, TryConsumeError> {
         loop {
-            self.stopped()?;
-            let buffer = self.buffer.buffer();
+            self.look()?;
             let word = self.word;
-            buffer.poll(word, &mut self.seen)?;
-            // SAFETY: the index was checked when this handle was made.
-            if claim(unsafe { buffer.seat(self.index) }, word, ONE) {
+            let available = self.seen.wrapping_sub(word) / ONE;
+            if !self.evictable || self.seat().claim(word | HELD, count.min(available) * ONE) {
                 return Ok(word);
             }
         }
     }
 
-    /// Reads the value at claimed position `word` and advances past it.
+    /// Reads the value at `word`, this subscriber's position, and advances past it.
     ///
     /// # Safety
     ///
-    /// `word` is this handle's position, published, and claimed by this handle.
+    /// `word` is published and this subscriber holds its unit there (tethered: counted and not
+    /// read; evictable: claimed).
     #[inline(always)]
-    unsafe fn read_claimed(&mut self, word: usize) -> B::Item
+    unsafe fn read_at(&mut self, word: usize) -> B::Item
     where
         B::Item: Clone,
     {
         let buffer = self.buffer.buffer();
-        // SAFETY: the index was checked when this handle was made.
-        let seat = unsafe { buffer.seat(self.index) };
-        // On a panic in `T::clone`, gives the position back (see `Claim`).
-        let mut claim = Claim { buffer, seat, word: &mut self.word, next: word, end: word };
-        claim.end = word.wrapping_add(ONE);
-        // SAFETY: the caller's contract: the unit of this slot is ours.
-        let (value, spare) = unsafe { buffer.slot(word / ONE).read() };
-        claim.next = claim.end;
-        drop(claim);
+        let ring = buffer.ring();
+        // On a panic in `T::clone`: an evictable subscriber gives its claim back (a tethered one
+        // claimed nothing: nothing changed).
+        let unclaim = Unclaim { ring: &ring, seat: self.seat(), word, armed: self.evictable };
+        // SAFETY: the caller's contract.
+        let (value, spare) = unsafe { ring.read(word) };
+        core::mem::forget(unclaim);
+        let next = word.wrapping_add(ONE);
+        self.word = next;
+        if !self.evictable {
+            self.seat().advance(next);
+        }
         // The original, when we became the last reader after cloning; dropped after the
         // bookkeeping, as a destructor may panic.
         drop(spare);
         value
     }
 
-    /// Looks at the seat when nothing was claimed: `Err` if it is stopped (detached, or still
-    /// joining); `Ok` once this handle has its position (which the producer may have set anew).
-    #[cold]
-    fn stopped(&mut self) -> Result<(), TryConsumeError> {
+    /// The cold path's look: at the seat (learns a position the producer gave it; a stopped seat
+    /// is settled and told), then at the producer's write position. `Ok` once a value is ready
+    /// at this subscriber's position (`seen` is past it).
+    fn look(&mut self) -> Result<(), TryConsumeError> {
         let buffer = self.buffer.buffer();
-        // Acquire: pairs with the Release compare-and-swap in `apply_requests` that counted this
-        // seat again.
         // SAFETY: the index was checked when this handle was made.
-        let seat = unsafe { buffer.seat(self.index) }.load(Ordering::Acquire);
-        if seat & STOP == 0 {
-            self.word = seat & !FLAGS;
+        let seat = unsafe { buffer.seat_unchecked(self.index) };
+        let current = seat.look();
+        let membership = current & MEMBERSHIP;
+        if self.word == UNKNOWN && matches!(membership, RUNNING | STOPPING) {
+            // Counted by the producer from the position it wrote into the seat.
+            self.word = current & !FLAGS;
             self.seen = self.word;
-            return Ok(());
+            if !self.evictable {
+                seat.advance(self.word);
+            }
         }
-        Err(buffer.stopped(seat))
+        if membership != RUNNING {
+            return Err(self.stopped(current));
+        }
+        let write = buffer.producer.written();
+        let ready = available(write, self.word);
+        if ready == 0 {
+            return Err(if write & CLOSED != 0 {
+                TryConsumeError::Closed
+            } else {
+                TryConsumeError::Empty
+            });
+        }
+        self.seen = self.word.wrapping_add(ready * ONE);
+        Ok(())
+    }
+
+    /// The error for a seat that is not running (seat word `current`): joining (`Empty`, or
+    /// `Closed` if nothing more comes), or detached. A stopping seat is settled first: this
+    /// subscriber gives back the values it had not read, on its own thread.
+    #[cold]
+    fn stopped(&mut self, current: usize) -> TryConsumeError {
+        let buffer = self.buffer.buffer();
+        let write = match current & MEMBERSHIP {
+            JOINING => {
+                return if buffer.producer.written() & CLOSED != 0 {
+                    TryConsumeError::Closed
+                } else {
+                    TryConsumeError::Empty
+                };
+            }
+            // A stop installed the operations first.
+            STOPPING => buffer.settle_if_installed(self.index, self.word, false).unwrap_or(0),
+            _ => buffer.observe(),
+        };
+        // Since its last value (or, if it never learned its position, since it asked to join).
+        let from = if self.word == UNKNOWN { current } else { self.word };
+        self.seen = self.word;
+        TryConsumeError::Detached { missed: since(write, from) }
     }
 
     /// After [`TryConsumeError::Detached`]: asks to be counted again, from the producer's next
-    /// value on. Returns `false` if this subscriber was not detached or is already rejoining.
+    /// value on (a detach the producer has not applied yet is cancelled: then it continues where
+    /// it stopped). Returns `false` if this subscriber was not detached or is already rejoining.
     ///
     /// # Examples
     ///
@@ -681,6 +902,7 @@ impl<B: BufferRef> Subscriber<B> {
     ///
     /// let buf: InlineBuffer<u32, 4, 1> = InlineBuffer::new();
     /// let mut subscriber = buf.subscriber(0).unwrap();
+    /// subscriber.set_evictable(true); // detached at once, without its cooperation
     /// buf.try_publish(1).unwrap();
     /// buf.detach(0);
     /// buf.try_publish(2).unwrap();
@@ -692,15 +914,37 @@ impl<B: BufferRef> Subscriber<B> {
     pub fn rejoin(&mut self) -> bool {
         let buffer = self.buffer.buffer();
         // SAFETY: the index was checked when this handle was made.
-        if !join(unsafe { buffer.seat(self.index) }, HELD, 0) {
-            return false;
+        let seat = unsafe { buffer.seat_unchecked(self.index) };
+        let tethered = if self.evictable { 0 } else { TETHERED };
+        let mut word = seat.peek();
+        loop {
+            let new = match word & MEMBERSHIP {
+                // Not applied yet: cancel the stop. A tethered seat that was not settled keeps
+                // its own position; otherwise the seat's frontier is where it continues.
+                STOPPING => (word & !STOP) | tethered,
+                VACANT => (buffer.observe() & !FLAGS) | JOINING | HELD | tethered,
+                _ => return false,
+            };
+            buffer.install_ops();
+            match seat.update(word, new) {
+                Ok(()) => break,
+                Err(now) => word = now,
+            }
         }
-        buffer.producer.request();
-        // Forget the old position: the producer picks the new one, which after a wrap of the
-        // position counter could equal the old one while the old `seen` would vouch for slots
-        // not published at the new one. `UNKNOWN` makes the next call ask the seat.
-        self.word = UNKNOWN;
-        self.seen = UNKNOWN;
+        if word & MEMBERSHIP == VACANT {
+            // The producer picks the new position (after a wrap of the position counter it could
+            // equal the old one, while the old `seen` would vouch for slots not published at the
+            // new one): the next call asks the seat.
+            self.word = UNKNOWN;
+        } else if word & TETHERED == 0 {
+            self.word = word & !FLAGS;
+            if !self.evictable {
+                seat.advance(self.word);
+            }
+        }
+        self.seen = self.word;
+        self.leaves |= self.vacant;
+        buffer.request();
         true
     }
 
@@ -729,31 +973,40 @@ impl<B: BufferRef> Subscriber<B> {
     /// ```
     #[inline]
     pub fn try_read(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
-        let buffer = self.buffer.buffer();
         let word = self.word;
-        // SAFETY: the index was checked when this handle was made.
-        let seat = unsafe { buffer.seat(self.index) };
-        if buffer.poll(word, &mut self.seen).is_ok() && claim(seat, word, ONE) {
-            self.word = word.wrapping_add(ONE);
-            return Ok(ReadGuard { subscriber: self, word });
+        if word != self.seen && (!self.evictable || self.seat().claim(word | HELD, ONE)) {
+            return Ok(self.guard(word));
         }
         self.try_read_cold()
     }
 
-    /// [`try_read`](Self::try_read) when nothing was claimed (see `try_recv_cold`).
+    /// [`try_read`](Self::try_read) after a look.
     #[cold]
     #[inline(never)]
     fn try_read_cold(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
-        let word = self.claim_after_looking()?;
-        self.word = word.wrapping_add(ONE);
-        Ok(ReadGuard { subscriber: self, word })
+        let word = self.claim_after_looking(1)?;
+        Ok(self.guard(word))
+    }
+
+    /// The guard of the value at `word`, this subscriber's published position, whose unit it
+    /// holds (claimed, if evictable); advances past it.
+    #[inline(always)]
+    fn guard(&mut self, word: usize) -> ReadGuard<'_, B> {
+        let next = word.wrapping_add(ONE);
+        self.word = next;
+        if !self.evictable {
+            self.seat().advance(next);
+        }
+        ReadGuard { subscriber: self, word }
     }
 
     /// Takes the values available now (at most `max`, and at most `capacity`), handing each to
-    /// `f`; one look at the producer's position and one claim for the batch. Returns how many
-    /// were taken.
+    /// `f`; one look at the producer's position, and for an evictable subscriber one claim, for
+    /// the batch; in a buffer with several seats, one read-modify-write per count word (up to 8
+    /// values) instead of one per value. Returns how many were taken.
     ///
-    /// If `f` (or `T::clone`) panics, the values not yet handed out stay unread.
+    /// If `f` (or `T::clone`) panics, the values handed out count as taken; the others stay
+    /// unread.
     ///
     /// # Errors
     ///
@@ -779,44 +1032,40 @@ impl<B: BufferRef> Subscriber<B> {
     where
         B::Item: Clone,
     {
-        let mut checked = false;
-        loop {
-            let buffer = self.buffer.buffer();
-            let word = self.word;
-            // One look at the producer's position per batch: the batch is what is available now
-            // (at most `capacity` values), so the call is bounded however fast the producer is.
-            if let Err(err) = buffer.poll(word, &mut self.seen) {
-                if checked {
-                    return Err(err);
-                }
-                // Nothing new: the seat may be stopped (see `try_recv_cold`).
-                self.stopped()?;
-                checked = true;
-                continue;
-            }
-            let run = (self.seen.wrapping_sub(word) / ONE).min(max);
-            // SAFETY: the index was checked when this handle was made.
-            let seat = unsafe { buffer.seat(self.index) };
-            if claim(seat, word, run.wrapping_mul(ONE)) {
-                let slots = buffer.storage.slots();
-                let mask = slots.len() - 1;
-                let end = word.wrapping_add(run.wrapping_mul(ONE));
-                let mut claim = Claim { buffer, seat, word: &mut self.word, next: word, end };
-                while claim.next != end {
-                    // SAFETY: the length is a non-zero power of two: the index is in bounds.
-                    let slot = unsafe { slots.get_unchecked((claim.next / ONE) & mask) };
-                    // SAFETY: below the write position `poll` saw, and claimed by us.
-                    let (value, spare) = unsafe { slot.read() };
-                    // Advance before anything that may panic (`f`, a destructor).
-                    claim.next = claim.next.wrapping_add(ONE);
-                    drop(spare);
-                    f(value);
-                }
-                return Ok(run);
-            }
-            self.stopped()?;
-            checked = true;
+        let mut run = self.seen.wrapping_sub(self.word) / ONE;
+        if run < max {
+            // What the last look saw does not cover `max`: look again (once per batch).
+            self.refresh();
+            run = self.seen.wrapping_sub(self.word) / ONE;
         }
+        let run = run.min(max);
+        let word =
+            if run != 0 && (!self.evictable || self.seat().claim(self.word | HELD, run * ONE)) {
+                self.word
+            } else {
+                // Nothing seen, joining, or the claim failed (stopped): look at the seat.
+                self.claim_after_looking(max)?
+            };
+        let run = (self.seen.wrapping_sub(word) / ONE).min(max);
+        let buffer = self.buffer.buffer();
+        let ring = buffer.ring();
+        let end = word.wrapping_add(run * ONE);
+        // Writes the position back, also after a panic, and gives back what was not read.
+        let mut batch = Recv {
+            // SAFETY: the index was checked when this handle was made.
+            seat: unsafe { buffer.seat_unchecked(self.index) },
+            ring: &ring,
+            word: &mut self.word,
+            seen: &mut self.seen,
+            evictable: self.evictable,
+            next: word,
+            end,
+        };
+        // SAFETY: below the write position seen, and ours (tethered: counted; evictable:
+        // claimed).
+        unsafe { ring.read_batch(&mut batch.next, end, &mut f) };
+        drop(batch);
+        Ok(run)
     }
 
     /// Moves every value available now into `out` while it has room; returns how many. For
@@ -852,14 +1101,20 @@ impl<B: BufferRef> Subscriber<B> {
         })
     }
 
-    /// Values published that this subscriber has not read yet (0 while it is joining).
+    /// Values published that this subscriber has not read yet (0 while it is joining and the
+    /// producer has not counted it yet).
     pub fn lag(&self) -> usize {
-        if self.word == UNKNOWN {
-            return 0;
-        }
-        // Relaxed: a snapshot for observation.
-        let write = self.buffer.buffer().producer.word.load(Ordering::Relaxed) & !FLAGS;
-        write.wrapping_sub(self.word) / ONE
+        let buffer = self.buffer.buffer();
+        let word = if self.word == UNKNOWN {
+            let seat = self.seat().peek();
+            if !matches!(seat & MEMBERSHIP, RUNNING | STOPPING) {
+                return 0;
+            }
+            seat
+        } else {
+            self.word
+        };
+        since(buffer.observe(), word) as usize
     }
 
     /// Whether a value is ready to be read now (or the buffer is closed, or this subscriber
@@ -867,16 +1122,7 @@ impl<B: BufferRef> Subscriber<B> {
     /// [`TryConsumeError::Empty`]). For waiting loops and wakers.
     #[inline]
     pub fn is_ready(&mut self) -> bool {
-        if self.word != UNKNOWN && self.buffer.buffer().poll(self.word, &mut self.seen).is_ok() {
-            return true;
-        }
-        // Nothing new, or joining: what does the seat say?
-        match self.stopped() {
-            Ok(()) => {
-                self.buffer.buffer().poll(self.word, &mut self.seen) != Err(TryConsumeError::Empty)
-            }
-            Err(err) => err != TryConsumeError::Empty,
-        }
+        self.word != self.seen || self.look() != Err(TryConsumeError::Empty)
     }
 
     /// The buffer this subscriber reads from.
@@ -885,83 +1131,106 @@ impl<B: BufferRef> Subscriber<B> {
     }
 }
 
-/// Claims the positions `word..word + count` (words) of a held seat for its holder, unless the
-/// seat is stopped (or the producer moved it). The claim decides who gives back each unit: the
-/// holder for what it claimed, the producer for the rest once the seat is stopped.
-#[inline(always)]
-fn claim(seat: &AtomicUsize, word: usize, count: usize) -> bool {
-    // Relaxed: exclusivity comes from the modification order of the seat word alone (a stop is
-    // a read-modify-write on it too); the slots are ordered by `poll` and the slot counts.
-    seat.compare_exchange(
-        word | HELD,
-        word.wrapping_add(count) | HELD,
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    )
-    .is_ok()
+/// On a panic in `T::clone` of a single read: an evictable subscriber's claim of `word` goes
+/// back to the seat (the next call reads it again), or, if the seat was stopped meanwhile, its
+/// unit is given back.
+struct Unclaim<'r, 'a, T> {
+    ring: &'r crate::protocol::Ring<'a, T>,
+    seat: &'r Seat,
+    word: usize,
+    armed: bool,
 }
 
-/// Claimed positions `next..end` not yet read; written back to the handle when dropped. On a
-/// panic before they are read, gives them back to the seat if it is still running (the next call
-/// reads them again), and otherwise gives back their units (the seat was stopped meanwhile, so
-/// the producer no longer counts them as ours).
-struct Claim<'a, T, S: Storage<T>> {
-    buffer: &'a Buffer<T, S>,
-    seat: &'a AtomicUsize,
-    word: &'a mut usize,
+impl<T> Drop for Unclaim<'_, '_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.armed {
+            self.unwind();
+        }
+    }
+}
+
+impl<T> Unclaim<'_, '_, T> {
+    #[cold]
+    fn unwind(&self) {
+        if !self.seat.unclaim(self.word.wrapping_add(ONE) | HELD, self.word | HELD) {
+            // SAFETY: we claimed the position and did not read it; the seat is stopped past it,
+            // so nobody else gives it back.
+            drop(unsafe { self.ring.release(self.word) });
+        }
+    }
+}
+
+/// A batch being read: `next..end` are not read yet. Writes the position back when dropped;
+/// after a panic, an evictable subscriber gives the unread claim back to its seat (or, if the
+/// seat was stopped meanwhile, their units).
+struct Recv<'r, 'a, T> {
+    seat: &'a Seat,
+    ring: &'r crate::protocol::Ring<'a, T>,
+    word: &'r mut usize,
+    seen: &'r mut usize,
+    evictable: bool,
     next: usize,
     end: usize,
 }
 
-impl<T, S: Storage<T>> Drop for Claim<'_, T, S> {
+impl<T> Drop for Recv<'_, '_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.next != self.end {
+        *self.word = self.next;
+        if !self.evictable {
+            self.seat.advance(self.next);
+        } else if self.next != self.end {
             self.unwind();
         }
-        *self.word = self.next;
     }
 }
 
-impl<T, S: Storage<T>> Claim<'_, T, S> {
+impl<T> Recv<'_, '_, T> {
     #[cold]
     fn unwind(&mut self) {
-        // Relaxed: as in `claim`.
-        if self
-            .seat
-            .compare_exchange(
-                self.end | HELD,
-                self.next | HELD,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
-            // SAFETY: we claimed these positions and hold their units; the seat is stopped past
+        if !self.seat.unclaim(self.end | HELD, self.next | HELD) {
+            // SAFETY: we claimed these positions and did not read them; the seat is stopped past
             // them, so nobody else gives them back.
-            unsafe { self.buffer.give_back(self.next, self.end) };
-            self.next = self.end;
+            unsafe { self.ring.give_back(self.next, self.end) };
+            *self.word = self.end;
         }
+        *self.seen = *self.word;
     }
 }
 
 impl<B: BufferRef> Drop for Subscriber<B> {
     fn drop(&mut self) {
         let buffer = self.buffer.buffer();
-        let cursor = buffer.cursor(self.index);
-        if self.keep {
-            cursor.hand_back();
-        } else {
-            cursor.leave(&buffer.producer);
+        let seat = self.seat();
+        let current = seat.peek();
+        // Leaving, or handing back a stopped seat: settle it (on this thread).
+        if (self.leaves || current & MEMBERSHIP == STOPPING)
+            && buffer.settle_if_installed(self.index, self.word, true).is_some()
+        {
+            return;
+        }
+        // Hands the seat back as it is, with this subscriber's position if it was tethered.
+        let mut word = current;
+        loop {
+            let own = word & TETHERED != 0 && self.word != UNKNOWN;
+            let position = if own { self.word } else { word & !FLAGS };
+            let new = position | (word & MEMBERSHIP);
+            match seat.update(word, new) {
+                Ok(()) => return,
+                Err(now) => word = now,
+            }
         }
     }
 }
 
 impl<B: BufferRef> fmt::Debug for Subscriber<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let position = (self.word != UNKNOWN).then_some(self.word / ONE);
         f.debug_struct("Subscriber")
             .field("index", &self.index)
-            .field("read_position", &(self.word / ONE))
+            .field("read_position", &position)
+            .field("evictable", &self.evictable)
             .finish()
     }
 }
@@ -984,7 +1253,7 @@ impl<B: BufferRef> fmt::Debug for Subscriber<B> {
 /// ```
 pub struct ReadGuard<'a, B: BufferRef> {
     subscriber: &'a mut Subscriber<B>,
-    /// The claimed position (word).
+    /// The position read (word).
     word: usize,
 }
 
@@ -993,17 +1262,17 @@ impl<B: BufferRef> Deref for ReadGuard<'_, B> {
 
     #[inline]
     fn deref(&self) -> &B::Item {
-        // SAFETY: `try_read` saw the position published and claimed it; its unit is held until
-        // this guard is dropped.
-        unsafe { self.subscriber.buffer.buffer().slot(self.word / ONE).get() }
+        // SAFETY: `try_read` saw the position published and holds its unit until this guard is
+        // dropped.
+        unsafe { self.subscriber.buffer.buffer().ring().slot(self.word).get() }
     }
 }
 
 impl<B: BufferRef> Drop for ReadGuard<'_, B> {
     fn drop(&mut self) {
-        // SAFETY: we hold the unit of the claimed slot and give it back once; no reference from
-        // `deref` outlives the guard. The last consumer to release the value drops it.
-        drop(unsafe { self.subscriber.buffer.buffer().slot(self.word / ONE).release() });
+        // SAFETY: we hold the unit of the slot and give it back once; no reference from `deref`
+        // outlives the guard. The last consumer to release the value drops it.
+        drop(unsafe { self.subscriber.buffer.buffer().ring().release(self.word) });
     }
 }
 

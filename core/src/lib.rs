@@ -15,7 +15,7 @@ mod sync;
 mod buffer;
 mod error;
 mod handles;
-mod raw;
+mod protocol;
 mod storage;
 
 pub use buffer::{Buffer, MAX_CAPACITY, MAX_CONSUMERS};

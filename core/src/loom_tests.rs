@@ -110,7 +110,7 @@ fn loom_slot_recycled_while_another_consumer_reads() {
 #[test]
 fn loom_positions_near_wrap_around() {
     // The position counter wraps after the first publish.
-    producer_and_two_consumers(usize::MAX / crate::raw::ONE);
+    producer_and_two_consumers(usize::MAX / crate::protocol::ONE);
 }
 
 #[test]

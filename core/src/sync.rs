@@ -4,15 +4,23 @@
 //! firmware's chosen backend where it does not). Built with `--cfg multicast_loom` they are
 //! [`loom`]'s, so that the model checker sees every access of the protocol.
 
-#[cfg(not(multicast_loom))]
-pub(crate) use portable_atomic::AtomicUsize;
+#[cfg(all(not(multicast_loom), target_pointer_width = "64"))]
+pub(crate) use portable_atomic::AtomicU16;
+#[cfg(all(not(multicast_loom), not(target_pointer_width = "64")))]
+pub(crate) use portable_atomic::AtomicU8;
 #[cfg(all(not(multicast_loom), not(multicast_bug = "relaxed-orderings")))]
 pub(crate) use portable_atomic::Ordering;
+#[cfg(not(multicast_loom))]
+pub(crate) use portable_atomic::{AtomicPtr, AtomicUsize};
 
-#[cfg(multicast_loom)]
-pub(crate) use loom::sync::atomic::AtomicUsize;
+#[cfg(all(multicast_loom, target_pointer_width = "64"))]
+pub(crate) use loom::sync::atomic::AtomicU16;
+#[cfg(all(multicast_loom, not(target_pointer_width = "64")))]
+pub(crate) use loom::sync::atomic::AtomicU8;
 #[cfg(all(multicast_loom, not(multicast_bug = "relaxed-orderings")))]
 pub(crate) use loom::sync::atomic::Ordering;
+#[cfg(multicast_loom)]
+pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize};
 
 /// Injected bug for the checkers' teeth (never on by default): every ordering is `Relaxed`.
 #[cfg(multicast_bug = "relaxed-orderings")]

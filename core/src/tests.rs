@@ -210,9 +210,9 @@ fn new_panics_on_bad_capacity() {
 #[test]
 fn a_held_producer_role_refuses_without_losing_the_value() {
     let buf = HeapBuffer::new(4, 1);
-    buf.hold(None, true);
+    buf.hold(true);
     assert_eq!(buf.try_publish(1), Err(TryPublishError::Busy(1)));
-    buf.hold(None, false);
+    buf.hold(false);
     buf.try_publish(2).unwrap();
     assert_eq!(buf.consume(0), Some(2));
 }
@@ -221,18 +221,18 @@ fn a_held_producer_role_refuses_without_losing_the_value() {
 fn a_held_consumer_index_refuses_without_moving() {
     let buf = HeapBuffer::new(4, 2);
     buf.try_publish(1).unwrap();
-    buf.hold(Some(0), true);
+    let held = buf.subscriber(0).unwrap();
     assert_eq!(buf.try_consume(0), Err(TryConsumeError::Busy));
     assert_eq!(buf.read_position(0), 0);
     assert_eq!(buf.consume(1), Some(1));
-    buf.hold(Some(0), false);
+    drop(held);
     assert_eq!(buf.consume(0), Some(1));
 }
 
 #[test]
 fn positions_wrap() {
     // Start 3 values before the position counter wraps and run well past it.
-    let start = (usize::MAX / crate::raw::ONE) - 2;
+    let start = (usize::MAX / crate::protocol::ONE) - 2;
     let buf = HeapBuffer::new(4, 2).start_at(start);
     let mut next = [0u32; 2];
     for round in 0..10u32 {
@@ -516,6 +516,7 @@ fn a_detached_subscriber_is_told_what_it_missed_and_can_rejoin() {
     let mut publisher = buf.publisher().unwrap();
     let mut fast = buf.subscriber(0).unwrap();
     let mut slow = buf.subscriber(1).unwrap();
+    slow.set_evictable(true);
     for i in 0..2 {
         publisher.try_publish(counters.make(i)).unwrap();
         assert_eq!(fast.try_recv().map(|v| v.value), Ok(i));
@@ -544,6 +545,7 @@ fn a_value_read_in_place_stays_valid_when_its_reader_is_detached() {
     let buf = HeapBuffer::new(2, 1);
     let mut publisher = buf.publisher().unwrap();
     let mut sub = buf.subscriber(0).unwrap();
+    sub.set_evictable(true);
     publisher.try_publish(counters.make(7)).unwrap();
     publisher.try_publish(counters.make(8)).unwrap();
     let guard = sub.try_read().unwrap();
@@ -563,6 +565,9 @@ fn the_lag_limit_detaches_a_stalled_consumer_instead_of_blocking() {
     let mut publisher = buf.publisher().unwrap();
     publisher.set_lag_limit(Some(2));
     let mut subs: Vec<_> = (0..3).map(|i| buf.subscriber(i).unwrap()).collect();
+    for sub in &mut subs {
+        sub.set_evictable(true);
+    }
     for v in 0..20u32 {
         publisher.try_publish(v).unwrap();
         assert_eq!(subs[0].try_recv(), Ok(v));
@@ -595,13 +600,6 @@ fn the_index_api_detaches_and_rejoins_too() {
     assert_eq!(buf.try_consume(0), Ok(3));
     assert_eq!(buf.try_consume(0), Err(TryConsumeError::Empty));
     assert_eq!(buf.state().subscribed, 1);
-    // A seat held by an index-API call is left for the producer's next look.
-    buf.hold(Some(0), true);
-    assert!(buf.detach(0));
-    buf.try_publish(4).unwrap();
-    buf.hold(Some(0), false);
-    buf.try_publish(5).unwrap();
-    assert!(buf.try_publish(6).is_ok(), "seat 0's units were given back on the second look");
 }
 
 #[test]
@@ -618,8 +616,11 @@ fn closing_lets_consumers_drain_then_says_closed() {
     assert!(sub.is_ready(), "a closed buffer wakes waiters");
     assert_eq!(buf.consume(1), Some(0));
     assert_eq!(buf.try_publish(9), Err(TryPublishError::Closed(9)));
+    // With no producer left, a detach takes effect at once (its caller applies it).
+    assert!(buf.detach(1));
+    assert_eq!(buf.try_consume(1), Err(TryConsumeError::Detached { missed: 2 }));
+    assert_eq!(buf.state().held, 0, "seat 1's values were given back");
     // A seat that asks to join after the close is told so, not left waiting for ever.
-    buf.detach(1);
     assert!(buf.rejoin(1));
     assert_eq!(buf.try_consume(1), Err(TryConsumeError::Closed));
     drop(sub); // handed back still subscribed
