@@ -556,7 +556,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             JOINING if write & CLOSED != 0 => TryConsumeError::Closed,
             JOINING => TryConsumeError::Empty,
             // Told now: its values are given back on this thread (a stop installed the
-            // operations), and the count starts again from here.
+            // operations); the seat's frontier moves to here, so later calls count from here.
             STOPPING => match self.settle_if_installed(index, seat, false) {
                 Some(settled) => TryConsumeError::Detached { missed: since(settled, seat) },
                 None => TryConsumeError::Detached { missed: since(write, seat) },

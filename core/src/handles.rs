@@ -446,8 +446,7 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
             unsafe { ring.fill(batch.end, value) };
             batch.end = batch.end.wrapping_add(ONE);
         }
-        let published = batch.end.wrapping_sub(*batch.word) / ONE;
-        drop(batch);
+        let published = batch.publish();
         if published != 0 {
             self.notify.notify();
         }
@@ -471,12 +470,28 @@ struct Batch<'a> {
     end: usize,
 }
 
-impl Drop for Batch<'_> {
+impl Batch<'_> {
+    /// Publishes the batch (the role stays ours); how many values it holds.
     #[inline(always)]
+    fn publish(self) -> usize {
+        let published = self.end.wrapping_sub(*self.word) / ONE;
+        if published != 0 {
+            *self.word = self.end;
+            self.producer.publish(self.end | LOCKED);
+        }
+        core::mem::forget(self);
+        published
+    }
+}
+
+impl Drop for Batch<'_> {
+    /// After a panic of the iterator: publishes what was written before it.
     fn drop(&mut self) {
         if self.end != *self.word {
             *self.word = self.end;
-            // Publishes the batch (the role stays ours).
+            // Injected bug (the one this guard once had): the publisher moves on, the shared
+            // write word does not, so a joining seat is placed at an unpublished position.
+            #[cfg(not(multicast_bug = "unwind-unpublished"))]
             self.producer.publish(self.end | LOCKED);
         }
     }
@@ -555,6 +570,9 @@ pub struct Subscriber<B: BufferRef> {
     /// A write word seen published (flags clear); `word` when there is nothing more to read
     /// without looking at the producer.
     seen: usize,
+    /// Once told it is detached: its last value's position, where `Detached { missed }` counts
+    /// from (`UNKNOWN` before).
+    told: usize,
     /// Claims its positions (see the type's docs).
     evictable: bool,
     /// Unsubscribes its seat when dropped (it subscribed it), instead of handing it back.
@@ -594,6 +612,7 @@ impl<B: BufferRef> Subscriber<B> {
             index,
             word,
             seen: word,
+            told: UNKNOWN,
             evictable: false,
             leaves: false,
             vacant: before & MEMBERSHIP == VACANT,
@@ -638,6 +657,7 @@ impl<B: BufferRef> Subscriber<B> {
                             index,
                             word: UNKNOWN,
                             seen: UNKNOWN,
+                            told: UNKNOWN,
                             evictable: true,
                             leaves: true,
                             vacant: true,
@@ -843,8 +863,9 @@ impl<B: BufferRef> Subscriber<B> {
         let seat = unsafe { buffer.seat_unchecked(self.index) };
         let current = seat.look();
         let membership = current & MEMBERSHIP;
-        if self.word == UNKNOWN && matches!(membership, RUNNING | STOPPING) {
-            // Counted by the producer from the position it wrote into the seat.
+        if self.word == UNKNOWN && self.told == UNKNOWN && matches!(membership, RUNNING | STOPPING)
+        {
+            // Joining, now counted by the producer from the position it wrote into the seat.
             self.word = current & !FLAGS;
             self.seen = self.word;
             if !self.evictable {
@@ -873,21 +894,32 @@ impl<B: BufferRef> Subscriber<B> {
     #[cold]
     fn stopped(&mut self, current: usize) -> TryConsumeError {
         let buffer = self.buffer.buffer();
-        let write = match current & MEMBERSHIP {
-            JOINING => {
-                return if buffer.producer.written() & CLOSED != 0 {
-                    TryConsumeError::Closed
-                } else {
-                    TryConsumeError::Empty
-                };
-            }
-            // A stop installed the operations first.
-            STOPPING => buffer.settle_if_installed(self.index, self.word, false).unwrap_or(0),
-            _ => buffer.observe(),
-        };
+        if current & MEMBERSHIP == JOINING {
+            return if buffer.producer.written() & CLOSED != 0 {
+                TryConsumeError::Closed
+            } else {
+                TryConsumeError::Empty
+            };
+        }
         // Since its last value (or, if it never learned its position, since it asked to join).
-        let from = if self.word == UNKNOWN { current } else { self.word };
-        self.seen = self.word;
+        let from = match (self.word, self.told) {
+            (UNKNOWN, UNKNOWN) => current & !FLAGS,
+            (UNKNOWN, told) => told,
+            (word, _) => word,
+        };
+        let local = self.word;
+        // From here on it reads nothing before it looks at its seat again (a tethered handle's
+        // hot path looks only at the producer, and the producer stops counting a settled seat):
+        // set before the settle, whose destructors may panic.
+        self.word = UNKNOWN;
+        self.seen = UNKNOWN;
+        self.told = from;
+        let write = match current & MEMBERSHIP {
+            // A stop installed the operations first.
+            STOPPING => buffer.settle_if_installed(self.index, local, false),
+            _ => None,
+        }
+        .unwrap_or_else(|| buffer.observe());
         TryConsumeError::Detached { missed: since(write, from) }
     }
 
@@ -943,6 +975,7 @@ impl<B: BufferRef> Subscriber<B> {
             }
         }
         self.seen = self.word;
+        self.told = UNKNOWN;
         self.leaves |= self.vacant;
         buffer.request();
         true
@@ -974,7 +1007,9 @@ impl<B: BufferRef> Subscriber<B> {
     #[inline]
     pub fn try_read(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
         let word = self.word;
-        if word != self.seen && (!self.evictable || self.seat().claim(word | HELD, ONE)) {
+        if (word != self.seen || self.refresh())
+            && (!self.evictable || self.seat().claim(word | HELD, ONE))
+        {
             return Ok(self.guard(word));
         }
         self.try_read_cold()
@@ -1102,12 +1137,13 @@ impl<B: BufferRef> Subscriber<B> {
     }
 
     /// Values published that this subscriber has not read yet (0 while it is joining and the
-    /// producer has not counted it yet).
+    /// producer has not counted it yet, and once it was told it is detached).
     pub fn lag(&self) -> usize {
         let buffer = self.buffer.buffer();
         let word = if self.word == UNKNOWN {
+            // Joining (counted once running) or detached (counted for nothing).
             let seat = self.seat().peek();
-            if !matches!(seat & MEMBERSHIP, RUNNING | STOPPING) {
+            if seat & MEMBERSHIP != RUNNING {
                 return 0;
             }
             seat

@@ -50,8 +50,18 @@ fn publish_some(
     values: usize,
     alive: &std::sync::Arc<StdAtomicUsize>,
 ) -> usize {
+    publish_some_from(buf, 0, values, alive)
+}
+
+/// [`publish_some`] of the values `first..first + values`.
+fn publish_some_from(
+    buf: &HeapBuffer<Tracked>,
+    first: usize,
+    values: usize,
+    alive: &std::sync::Arc<StdAtomicUsize>,
+) -> usize {
     let mut sent = 0;
-    'values: for v in 0..values {
+    'values: for v in first..first + values {
         let mut value = Tracked::new(v, alive);
         for _ in 0..TRIES {
             match buf.try_publish(value) {
@@ -312,10 +322,11 @@ fn publish_with<B: crate::BufferRef<Item = Tracked>>(
 }
 
 #[test]
-fn loom_detach_while_the_subscriber_reads() {
+fn loom_detach_while_an_evictable_subscriber_reads() {
     // Seat 1 is detached while it may be claiming and reading; the producer gives back the units
-    // it did not claim and reuses slot 0 only once the value read there is released. A unit given
-    // back twice would drop a value twice; a slot overwritten while read is a data race.
+    // it did not claim (or the subscriber settles them itself, whichever comes first) and reuses
+    // slot 0 only once the value read there is released. A unit given back twice would drop a
+    // value twice; a slot overwritten while read is a data race.
     use std::sync::Arc;
 
     use crate::Subscriber;
@@ -326,8 +337,9 @@ fn loom_detach_while_the_subscriber_reads() {
         buf.try_publish(Tracked::new(0, &alive)).unwrap();
         buf.try_publish(Tracked::new(1, &alive)).unwrap();
         assert_eq!(drain(&buf, 0), [0, 1]);
-        // Taken before the detach (a seat taken after it would join again).
+        // Taken before the detach.
         let mut subscriber = Subscriber::new(Arc::clone(&buf), 1).unwrap();
+        subscriber.set_evictable(true);
         let reader = {
             thread::spawn(move || {
                 let got: Vec<_> =
@@ -346,7 +358,7 @@ fn loom_detach_while_the_subscriber_reads() {
         let (got, mut subscriber) = reader.join().unwrap();
         assert_eq!(got, (0..got.len()).collect::<Vec<_>>(), "a prefix, in order");
         match subscriber.try_recv() {
-            Err(TryConsumeError::Detached { .. }) | Err(TryConsumeError::Empty) => {}
+            Err(TryConsumeError::Detached { .. }) => {}
             other => panic!("after a detach: {:?}", other.map(|v| v.value)),
         }
         if sent == 1 {
@@ -355,6 +367,147 @@ fn loom_detach_while_the_subscriber_reads() {
         drop(subscriber);
         drop(buf);
         assert_eq!(alive.load(SeqCst), 0, "each value dropped exactly once");
+    });
+}
+
+#[test]
+fn loom_detach_of_a_tethered_subscriber_while_it_reads() {
+    // A tethered subscriber claims nothing: the producer keeps counting it until it settles the
+    // stop itself, at its next look, while the producer publishes more. It may receive what it
+    // was counted for (in order), then is told; every value is dropped exactly once, and seat 0
+    // gets everything.
+    use std::sync::Arc;
+
+    use crate::Subscriber;
+
+    loom::model(|| {
+        let alive = Arc::new(StdAtomicUsize::new(0));
+        let buf: Arc<HeapBuffer<Tracked>> = Arc::new(HeapBuffer::new(2, 2));
+        let mut subscriber = Subscriber::new(Arc::clone(&buf), 1).unwrap();
+        let reader = thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut told = false;
+            for _ in 0..3 {
+                match subscriber.try_recv() {
+                    Ok(v) => got.push(v.value),
+                    Err(TryConsumeError::Detached { .. }) => {
+                        told = true;
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            }
+            (got, told, subscriber)
+        });
+        let producer = {
+            let (buf, alive) = (Arc::clone(&buf), Arc::clone(&alive));
+            thread::spawn(move || {
+                let first = publish_some(&buf, 1, &alive);
+                assert!(buf.detach(1));
+                // Values 1.. (`publish_some` numbers from 0: shifted below).
+                first + publish_some_from(&buf, first, 2, &alive)
+            })
+        };
+        let sent = producer.join().unwrap();
+        let (got, told, mut subscriber) = reader.join().unwrap();
+        assert_eq!(got, (0..got.len()).collect::<Vec<_>>(), "a prefix, in order");
+        // Once it has read what it was counted for, it is told (once told, it reads nothing).
+        let mut next = got.len();
+        loop {
+            match subscriber.try_recv() {
+                Ok(v) => {
+                    assert!(!told, "read {} after it was told", v.value);
+                    assert_eq!(v.value, next, "in order");
+                    next += 1;
+                }
+                Err(TryConsumeError::Detached { .. }) => break,
+                Err(err) => panic!("a detached subscriber: {err}"),
+            }
+        }
+        assert_eq!(drain(&buf, 0), (0..sent).collect::<Vec<_>>());
+        drop(subscriber);
+        drop(buf);
+        assert_eq!(alive.load(SeqCst), 0, "each value dropped exactly once");
+    });
+}
+
+#[test]
+fn loom_two_batch_readers_share_a_count_word() {
+    // Two consumers of a 2-slot buffer (one count word with two lanes) read in batches, one
+    // `fetch_sub` per word, while the producer publishes into the lanes they free: the last
+    // reader of each lane moves the value out (or turns last after cloning), and the producer
+    // prepares a lane only once both readers gave it back.
+    use std::sync::Arc;
+
+    use crate::{Publisher, Subscriber};
+
+    loom::model(|| {
+        let alive = Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::new(2, 2));
+        let mut publisher = Publisher::new(Arc::clone(&buf)).unwrap();
+        let mut values = (0..2).map(|v| Tracked::new(v, &alive));
+        assert_eq!(publisher.publish_iter(&mut values), 2);
+        let readers: Vec<_> = (0..2)
+            .map(|index| {
+                let mut subscriber = Subscriber::new(Arc::clone(&buf), index).unwrap();
+                thread::spawn(move || {
+                    let mut got = Vec::new();
+                    for _ in 0..2 {
+                        let _ = subscriber.recv_batch(usize::MAX, |v| got.push(v.value));
+                    }
+                    (got, subscriber)
+                })
+            })
+            .collect();
+        let third = (2..3).map(|v| Tracked::new(v, &alive));
+        let sent = 2 + publisher.publish_iter(third);
+        for (index, reader) in readers.into_iter().enumerate() {
+            let (mut got, mut subscriber) = reader.join().unwrap();
+            let _ = subscriber.recv_batch(usize::MAX, |v| got.push(v.value));
+            assert_eq!(got, (0..sent).collect::<Vec<_>>(), "consumer {index}");
+        }
+        drop(publisher);
+        assert_eq!(alive.load(SeqCst), 0, "every value released once read by both");
+    });
+}
+
+#[test]
+fn loom_subscribe_to_a_shared_buffer_while_lanes_are_prepared() {
+    // A subscriber joins a two-seat buffer (shared counts) while the producer publishes into a
+    // count word it prepared for one reader: the producer takes the prepared lanes back before
+    // it counts the joiner, so each value has exactly its readers' units.
+    use std::sync::Arc;
+
+    use crate::{Publisher, Subscriber};
+
+    loom::model(|| {
+        let alive = Arc::new(StdAtomicUsize::new(0));
+        let buf = Arc::new(HeapBuffer::with_seats(2, 2));
+        let mut steady = Subscriber::subscribe(Arc::clone(&buf)).unwrap();
+        let producer = {
+            let (buf, alive) = (Arc::clone(&buf), Arc::clone(&alive));
+            thread::spawn(move || publish_with(&mut Publisher::new(buf).unwrap(), 2, &alive))
+        };
+        let joiner = {
+            let buf = Arc::clone(&buf);
+            thread::spawn(move || {
+                let mut subscriber = Subscriber::subscribe(buf).unwrap();
+                let got = subscriber.try_recv().ok().map(|v| v.value);
+                (got, subscriber)
+            })
+        };
+        let sent = producer.join().unwrap();
+        let (got, mut joined) = joiner.join().unwrap();
+        let mut all: Vec<_> = got.into_iter().collect();
+        all.extend(core::iter::from_fn(|| joined.try_recv().ok().map(|v| v.value)));
+        // The joiner gets a suffix of what was sent; the steady one everything.
+        assert!(sent.ends_with(&all), "{all:?} of {sent:?}");
+        let drained: Vec<_> =
+            core::iter::from_fn(|| steady.try_recv().ok().map(|v| v.value)).collect();
+        assert_eq!(drained, sent);
+        drop((steady, joined));
+        drop(buf);
+        assert_eq!(alive.load(SeqCst), 0);
     });
 }
 
@@ -469,8 +622,8 @@ fn loom_close_while_draining() {
 
 #[test]
 fn loom_detach_while_an_index_call_reads() {
-    // Seat 1 is detached while an index-API call may hold it (`BUSY`) and read: the producer
-    // leaves the seat for its next look rather than give back a unit being read.
+    // Seat 1 is detached while an index-API call may have claimed a position and be reading it:
+    // the producer (or the next index call, settling) gives back only what was not claimed.
     use std::sync::Arc;
 
     loom::model(|| {

@@ -429,7 +429,8 @@ impl<'a, T> Ring<'a, T> {
             // This lane and every later one of the word are free: prepare them all.
             let n = lanes - lane;
             let add = (readers + 1) * ones(lane, n);
-            if current == 0 {
+            // Injected bug: a plain store even while other lanes of the word are held.
+            if current == 0 || cfg!(multicast_bug = "prepare-over-held") {
                 // The whole word is free: nobody holds a lane of it, so nobody else writes it
                 // until we publish into it. Relaxed: published by the write word.
                 count.store(add, Ordering::Relaxed);
@@ -1230,6 +1231,11 @@ impl<T, S: Storage<T>> Buffer<T, S> {
                     unsafe { ring.give_back(current & !FLAGS, word) };
                 }
                 JOINING => {
+                    if current & TETHERED != 0 {
+                        // Observers read a tethered seat's position there; its holder writes it
+                        // only once it learns the position from the compare-and-swap below.
+                        seat.advance(word);
+                    }
                     let counted = word | (current & (HELD | TETHERED));
                     // Release: pairs with the joiner's Acquire `look`, which learns `word`.
                     if seat
@@ -1254,20 +1260,25 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     }
 
     /// The holder of seat `index` (whose own position is `local`; for an index-API seat, which
-    /// nobody holds, its caller) settles it: if it is counted, moves its frontier to the write
-    /// position and gives back its units up to there (on its own thread: the producer gives
-    /// back, and may drop, only what is published meanwhile), then asks the producer to stop
-    /// counting it. With `leave` it also lets go of the seat: a counted seat is left stopping, a
-    /// joining one vacant. Returns the write position it settled at.
+    /// nobody holds, the caller that finds it stopping) settles it: if it is counted, moves its
+    /// frontier to the write position and gives back its units up to there (on its own thread:
+    /// the producer gives back, and may drop, only what is published meanwhile), then asks the
+    /// producer to stop counting it. With `leave` it also lets go of the seat: a counted seat is
+    /// left stopping, a joining one vacant. Returns the write position it settled at.
     fn settle(&self, index: usize, local: usize, leave: bool) -> usize {
         let seat = self.seat(index);
-        debug_assert!(leave || seat.peek() & MEMBERSHIP == STOPPING);
         let ring = self.ring();
         // Acquire: as in `Producer::written`: we may drop values published up to here.
         let mut write = self.producer.written() & !FLAGS;
         let mut current = seat.peek();
         let (from, hold) = loop {
-            let counted = matches!(current & MEMBERSHIP, RUNNING | STOPPING);
+            // A leave settles a running seat too; an ack only a stopping one (the producer may
+            // have applied the stop meanwhile, or a rejoin cancelled it: nothing to settle).
+            let counted = match current & MEMBERSHIP {
+                STOPPING => true,
+                RUNNING => leave,
+                _ => false,
+            };
             // Kept by an ack (of a holder, or of an index-API seat that nobody holds); not by a
             // leave.
             let hold = if leave { 0 } else { current & HELD };
@@ -1293,6 +1304,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
                 Err(now) => current = now,
             }
         };
+        // Asked before the destructors below run, so that a panicking one cannot leave the seat
+        // counted for good. The producer gives back only from the new frontier on.
+        self.request();
         // SAFETY: the compare-and-swap moved the frontier from `from` to `write` while the seat
         // was counted: those units are ours (invariant 1).
         unsafe { ring.give_back(from, write) };
@@ -1304,7 +1318,6 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             unsafe { ring.give_back(write, now) };
             write = now;
         }
-        self.request();
         write
     }
 }

@@ -2,7 +2,9 @@
 //! `static`s in firmware without an allocator) or on the heap (behind the `alloc` feature). The
 //! protocol in [`Buffer`](crate::Buffer) is written once, generic over this sealed trait.
 
-use crate::protocol::{Counts, Lane, Padded, Seat, Slot};
+#[cfg(not(multicast_loom))]
+use crate::protocol::Lane;
+use crate::protocol::{Counts, Padded, Seat, Slot};
 
 mod sealed {
     pub trait Sealed {}

@@ -247,7 +247,11 @@ fn positions_wrap() {
         }
     }
     assert_eq!(next, [30, 30]);
-    assert_eq!(buf.write_position(), 27, "wrapped: 30 values after position 2^63 - 3");
+    assert_eq!(
+        buf.write_position(),
+        27,
+        "wrapped: 30 values after position 2^60 - 3 (2^28 - 3 on 32-bit targets)"
+    );
 }
 
 #[test]
@@ -714,4 +718,58 @@ fn a_panicking_destructor_while_applying_a_detach_gives_the_producer_role_back()
     // The role was given back: the next publish goes through.
     assert!(buf.try_publish(Bomb(false)).is_ok());
     assert!(buf.publisher().is_some());
+}
+
+#[test]
+fn distances_are_right_at_the_maximum_capacity() {
+    use crate::protocol::{available, behind, since, FLAGS, ONE};
+    // A consumer `MAX_CAPACITY` behind (a full buffer of that size, which cannot be allocated
+    // here), across the wrap of the position counters too.
+    let cap = crate::MAX_CAPACITY;
+    for write in [cap, 3 * cap, 0, 7, usize::MAX & !FLAGS] {
+        let write = write.wrapping_mul(ONE) & !FLAGS;
+        let seat = write.wrapping_sub(cap * ONE);
+        assert_eq!(behind(write, seat, cap), cap, "write {write:#x}");
+        assert_eq!(available(write, seat), cap);
+        assert_eq!(since(write, seat), cap as u64);
+        // A seat one ahead of a stale write word is caught up, not `2^k` behind.
+        assert_eq!(behind(write, write.wrapping_add(ONE), cap), 0);
+        // A write word behind the position publishes nothing (debug builds assert that the
+        // protocol never shows one).
+        if !cfg!(debug_assertions) {
+            assert_eq!(available(write, write.wrapping_add(ONE)), 0);
+        }
+    }
+}
+
+#[test]
+fn a_usize_model_of_a_32_bit_target_at_the_maximum() {
+    // The same arithmetic in 32 bits, as `u32`: the maximum there is 2^26 slots, positions
+    // wrap at 2^28.
+    const BITS: u32 = 32;
+    const ONE: u32 = 16;
+    let cap: u32 = 1 << (BITS - 6);
+    let behind = |write: u32, seat: u32| {
+        let diff = write.wrapping_sub(seat) / ONE;
+        if diff <= cap {
+            diff
+        } else {
+            0
+        }
+    };
+    let available = |write: u32, seat: u32| {
+        let ahead = write.wrapping_sub(seat);
+        if (ahead as i32) > 0 {
+            ahead / ONE
+        } else {
+            0
+        }
+    };
+    for write in [0u32, cap * ONE, !15] {
+        let seat = write.wrapping_sub(cap * ONE);
+        assert_eq!(behind(write, seat), cap);
+        assert_eq!(available(write, seat), cap);
+        assert_eq!(available(write, write.wrapping_add(ONE)), 0);
+    }
+    assert_eq!(crate::MAX_CAPACITY, 1 << (usize::BITS - 6), "the same rule as in 32 bits");
 }

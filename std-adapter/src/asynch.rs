@@ -263,9 +263,10 @@ impl<T> fmt::Debug for Publish<'_, T> {
     }
 }
 
-/// Sends values in order, each waiting for room. One value is held between
-/// [`start_send`](Sink::start_send) and the flush that publishes it. Closing the sink flushes
-/// it; the channel itself is closed when the publisher is dropped.
+/// Sends values in order, each waiting for room. [`start_send`](Sink::start_send) publishes the
+/// value at once when there is room; only a value that does not fit is held, and published by
+/// the next `poll_ready`, `poll_flush` or `poll_close` once there is room (at most one is held).
+/// Closing the sink flushes it; the channel itself is closed when the publisher is dropped.
 ///
 /// # Panics
 ///

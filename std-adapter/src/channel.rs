@@ -402,10 +402,22 @@ impl<T> Publisher<T> {
         self.wait = strategy;
     }
 
-    /// The buffer underneath, for [`state`](multicast_buffer_core::Buffer::state) and the
-    /// other observations.
-    pub fn buffer(&self) -> &HeapBuffer<T> {
-        self.inner.buffer()
+    /// A snapshot of the channel's state (see the core's
+    /// [`Buffer::state`](multicast_buffer_core::Buffer::state)).
+    ///
+    /// The core buffer itself is not handed out: its `detach` and `rejoin` would wake nobody
+    /// waiting here. [`SubscribeHandle::detach`] does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut publisher, subscribers) = multicast_buffer::channel::<u8>(8, 2);
+    /// let _subscriber = subscribers.subscribe().unwrap();
+    /// publisher.try_publish(1).unwrap();
+    /// assert_eq!(publisher.state().held, 1);
+    /// ```
+    pub fn state(&self) -> State {
+        self.inner.buffer().state()
     }
 
     /// The waiter state.
@@ -584,11 +596,6 @@ impl<T> SubscribeHandle<T> {
     /// ```
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.wait = strategy;
-    }
-
-    /// The buffer underneath.
-    pub fn buffer(&self) -> &HeapBuffer<T> {
-        &self.buffer
     }
 }
 
@@ -817,9 +824,9 @@ impl<T> Subscriber<T> {
         self.wait = strategy;
     }
 
-    /// The buffer underneath.
-    pub fn buffer(&self) -> &HeapBuffer<T> {
-        self.inner.buffer()
+    /// A snapshot of the channel's state (see [`Publisher::state`]).
+    pub fn state(&self) -> State {
+        self.inner.buffer().state()
     }
 
     /// The waiter state.
