@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use multicast_buffer_benches::contenders::{registry, Contender, Kind};
+use multicast_buffer_benches::contenders::{registry, AnyContender, Kind};
 use multicast_buffer_benches::harness::Setup;
 use multicast_buffer_benches::payload::{expected_checksum, Payload, Record};
 
@@ -283,7 +283,7 @@ fn markdown_table(lines: &[Vec<String>]) -> String {
 /// Runs every contender on one configuration: an untimed warm-up round, then `runs` timed
 /// rounds, each a round-robin over the contenders, starting one further along each round.
 fn run_config<P: Payload>(
-    contenders: &[Box<dyn Contender<P>>],
+    contenders: &[Box<dyn AnyContender<P>>],
     options: &Options,
     consumers: usize,
     capacity: usize,
@@ -302,12 +302,12 @@ fn run_config<P: Payload>(
             if rows[index].failure.is_some() {
                 continue;
             }
-            let setup = Setup {
+            let setup = Setup::new(
                 consumers,
                 capacity,
-                messages: P::messages(options.messages),
-                deadline: Instant::now() + options.timeout,
-            };
+                P::messages(options.messages),
+                Instant::now() + options.timeout,
+            );
             let trial = contenders[index].run(setup);
             match trial.verify(messages, checksum) {
                 Ok(elapsed) if timed => {
@@ -325,7 +325,7 @@ fn run_config<P: Payload>(
 }
 
 fn run_payload<P: Payload>(options: &Options, results: &mut Vec<ConfigResult>) {
-    let contenders: Vec<Box<dyn Contender<P>>> = registry::<P>()
+    let contenders: Vec<Box<dyn AnyContender<P>>> = registry::<P>()
         .into_iter()
         .filter(|c| {
             let words = if c.kind() == Kind::Ours { &options.ours } else { &options.only };
