@@ -15,6 +15,7 @@
 mod async_broadcast;
 mod baseline;
 mod bus;
+mod codas;
 mod crossbeam;
 mod disruptor;
 mod multiqueue;
@@ -28,6 +29,7 @@ use crate::payload::Payload;
 pub use self::async_broadcast::AsyncBroadcast;
 pub use self::baseline::Baseline;
 pub use self::bus::Bus;
+pub use self::codas::CodasFlow;
 pub use self::crossbeam::CrossbeamFanOut;
 pub use self::disruptor::{DisruptorPoller, DisruptorProcessor};
 pub use self::multiqueue::MultiQueue2;
@@ -117,5 +119,6 @@ pub fn registry<P: Payload>() -> Vec<Box<dyn AnyContender<P>>> {
         Box::new(CrossbeamFanOut),
         Box::new(MultiQueue2),
         Box::new(AsyncBroadcast),
+        Box::new(CodasFlow),
     ]
 }
