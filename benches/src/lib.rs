@@ -8,7 +8,8 @@
 //!
 //! This library holds what they share: the wait policy every contender uses ([`wait`]), the
 //! payloads and the in-order check ([`payload`]), the timed-trial harness ([`harness`]), the
-//! latency probe and clock ([`latency`]) and the contenders themselves ([`contenders`]). Adding a
+//! latency probe and clock ([`latency`]), the contenders themselves ([`contenders`]) and the
+//! wake-up latency of blocked consumers ([`wakeup`]). Adding a
 //! contender is one file in `src/contenders/` implementing [`contenders::Contender`] and one line
 //! in [`contenders::registry`]; it then takes part in the throughput and the latency runs.
 
@@ -17,6 +18,7 @@ pub mod harness;
 pub mod latency;
 pub mod payload;
 pub mod wait;
+pub mod wakeup;
 
 /// Not benchmarks: a small lossless run of every contender, checked value by value, so that a
 /// broken contender or harness fails `cargo test` instead of producing numbers. Nothing is timed.
