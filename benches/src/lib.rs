@@ -8,11 +8,12 @@
 //!
 //! This library holds what they share: the wait policy every contender uses ([`wait`]), the
 //! payloads and the in-order check ([`payload`]), the timed-trial harness ([`harness`]), the
-//! latency probe and clock ([`latency`]), the contenders themselves ([`contenders`]) and the
-//! wake-up latency of blocked consumers ([`wakeup`]). Adding a
+//! latency probe and clock ([`latency`]), the contenders themselves ([`contenders`]), the
+//! wake-up latency of blocked consumers ([`wakeup`]) and the SVG charts ([`charts`]). Adding a
 //! contender is one file in `src/contenders/` implementing [`contenders::Contender`] and one line
 //! in [`contenders::registry`]; it then takes part in the throughput and the latency runs.
 
+pub mod charts;
 pub mod contenders;
 pub mod harness;
 pub mod latency;
