@@ -1,6 +1,7 @@
 //! Benchmarks of `multicast-buffer` against its peers (unpublished).
 //!
-//! - `src/bin/compare.rs`: the side-by-side cross-thread comparison
+//! - `src/bin/compare/`: the side-by-side cross-thread comparison: throughput, latency
+//!   percentiles, wake-up latency, their Markdown reports and SVG charts
 //!   (`cargo run --release -p multicast-buffer-benches --bin compare -- --help`).
 //! - `benches/single_thread.rs`: criterion, the single-thread cost of one publish and one consume.
 //! - `src/bin/instructions.rs`: the driver that `ci/instructions.sh` runs under callgrind to count

@@ -1,146 +1,17 @@
-//! Side-by-side cross-thread comparison of our buffer with its peers.
-//!
-//! One producer thread, `N` consumer threads (1, 2, 4), payloads `u64` and `Arc<[u8; 64]>`,
-//! capacities 1024 and 4096. Every contender waits by the same policy when full or empty (spin a
-//! few times, then yield: see `multicast_buffer_benches::wait`). The contenders run round-robin
-//! inside each repetition (A B C .. A B C ..), so that drift in the machine's state spreads over
-//! all of them. A trial is timed from the start barrier to the moment the last consumer has its
-//! last value, and counts only if every consumer received every value in order; a contender
-//! that fails once is not reported for that configuration.
-//!
-//! ```text
-//! cargo run --release -p multicast-buffer-benches --bin compare -- [--quick] [--help]
-//! ```
-//!
-//! Writes the tables to stdout and, as Markdown, to `target/compare.md` (or `--out PATH`).
+//! The throughput comparison: tables, `COMPARE.md` and `throughput.svg`.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use multicast_buffer_benches::charts::{Chart, Panel, Series, YUnit};
 use multicast_buffer_benches::contenders::{registry, AnyContender, Kind};
 use multicast_buffer_benches::harness::Setup;
 use multicast_buffer_benches::payload::{expected_checksum, Payload, Record};
+use multicast_buffer_benches::wait::Policy;
 
-const USAGE: &str = "\
-compare: side-by-side cross-thread comparison of multicast-buffer with peer crates
-
-USAGE:
-    cargo run --release -p multicast-buffer-benches --bin compare -- [OPTIONS]
-
-OPTIONS:
-    --quick              100,000 messages, 3 runs (a smoke run: too short to publish)
-    --messages N         messages per trial (default 1000000)
-    --runs R             timed runs per contender and configuration (default 7)
-    --no-warmup          skip the untimed warm-up round of each configuration
-    --consumers LIST     consumer counts, comma-separated (default 1,2,4)
-    --capacity LIST      capacities, comma-separated powers of two (default 1024,4096)
-    --payload LIST       u64 and/or arc (default u64,arc)
-    --only LIST          peers whose name contains one of these words (ours is always run)
-    --ours LIST          only the ours-variants whose name contains one of these words
-                         (default: all of them: ours-index, ours-handles, ours-batch)
-    --timeout SECS       a trial that runs longer counts as stalled (default 30)
-    --out PATH           the Markdown report (default target/compare.md)
-    --list               list the contenders and exit
-    -h, --help           this text
-";
-
-/// The options of one run.
-#[derive(Debug, Clone)]
-struct Options {
-    messages: usize,
-    runs: usize,
-    warmup: bool,
-    consumers: Vec<usize>,
-    capacities: Vec<usize>,
-    payloads: Vec<String>,
-    only: Vec<String>,
-    ours: Vec<String>,
-    timeout: Duration,
-    out: PathBuf,
-    list: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            messages: 1_000_000,
-            runs: 7,
-            warmup: true,
-            consumers: vec![1, 2, 4],
-            capacities: vec![1024, 4096],
-            payloads: vec!["u64".into(), "arc".into()],
-            only: Vec::new(),
-            ours: Vec::new(),
-            timeout: Duration::from_secs(30),
-            out: default_out(),
-            list: false,
-        }
-    }
-}
-
-fn default_out() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        manifest.parent().unwrap_or(manifest).join("target")
-    });
-    target.join("compare.md")
-}
-
-fn parse_list<T: std::str::FromStr>(flag: &str, text: &str) -> Result<Vec<T>, String> {
-    text.split(',')
-        .filter(|item| !item.is_empty())
-        .map(|item| item.trim().parse().map_err(|_| format!("{flag}: cannot parse {item:?}")))
-        .collect()
-}
-
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--quick" => {
-                options.messages = 100_000;
-                options.runs = 3;
-            }
-            "--messages" => {
-                options.messages = value()?.parse().map_err(|_| "--messages: not a number")?;
-            }
-            "--runs" => options.runs = value()?.parse().map_err(|_| "--runs: not a number")?,
-            "--no-warmup" => options.warmup = false,
-            "--consumers" => options.consumers = parse_list("--consumers", &value()?)?,
-            "--capacity" => options.capacities = parse_list("--capacity", &value()?)?,
-            "--payload" => options.payloads = parse_list("--payload", &value()?)?,
-            "--only" => options.only = parse_list("--only", &value()?)?,
-            "--ours" => options.ours = parse_list("--ours", &value()?)?,
-            "--timeout" => {
-                let secs: u64 = value()?.parse().map_err(|_| "--timeout: not a number")?;
-                options.timeout = Duration::from_secs(secs);
-            }
-            "--out" => options.out = PathBuf::from(value()?),
-            "--list" => options.list = true,
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
-        }
-    }
-    if options.messages == 0 || options.runs == 0 {
-        return Err("--messages and --runs must be at least 1".into());
-    }
-    if let Some(bad) = options.capacities.iter().find(|c| !c.is_power_of_two()) {
-        return Err(format!("--capacity: {bad} is not a power of two"));
-    }
-    if let Some(bad) = options.consumers.iter().find(|&&n| n == 0) {
-        return Err(format!("--consumers: {bad} is not a consumer count"));
-    }
-    if let Some(bad) = options.payloads.iter().find(|p| !matches!(p.as_str(), "u64" | "arc")) {
-        return Err(format!("--payload: {bad:?} is neither u64 nor arc"));
-    }
-    Ok(options)
-}
+use crate::{
+    machine, markdown_table, print_plain, today, write_chart, write_file, Options, Progress,
+};
 
 /// One contender's results in one configuration.
 #[derive(Debug)]
@@ -243,41 +114,22 @@ impl ConfigResult {
     }
 }
 
-fn print_plain(lines: &[Vec<String>]) {
-    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            lines.iter().filter_map(|l| l.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)
-        })
-        .collect();
-    for (index, line) in lines.iter().enumerate() {
-        let mut text = String::new();
-        for (c, cell) in line.iter().enumerate() {
-            let pad = widths[c] - cell.chars().count();
-            if c == 0 || cell.starts_with("FAILED") {
-                let _ = write!(text, "{cell}{}  ", " ".repeat(pad));
+/// How many trials [`run`] will start.
+pub(crate) fn trial_count(options: &Options) -> usize {
+    let rounds = options.runs + usize::from(options.warmup);
+    let configs = options.capacities.len() * options.consumers.len();
+    options
+        .payloads
+        .iter()
+        .map(|payload| {
+            let contenders = if payload == "u64" {
+                options.contenders::<u64>().len()
             } else {
-                let _ = write!(text, "{}{cell}  ", " ".repeat(pad));
-            }
-        }
-        println!("  {}", text.trim_end());
-        if index == 0 {
-            println!("  {}", "-".repeat(widths.iter().map(|w| w + 2).sum::<usize>() - 2));
-        }
-    }
-}
-
-fn markdown_table(lines: &[Vec<String>]) -> String {
-    let mut out = String::new();
-    for (index, line) in lines.iter().enumerate() {
-        let _ = writeln!(out, "| {} |", line.join(" | "));
-        if index == 0 {
-            let align: Vec<&str> =
-                (0..line.len()).map(|c| if c == 0 { "---" } else { "---:" }).collect();
-            let _ = writeln!(out, "| {} |", align.join(" | "));
-        }
-    }
-    out
+                options.contenders::<Record>().len()
+            };
+            configs * rounds * contenders
+        })
+        .sum()
 }
 
 /// Runs every contender on one configuration: an untimed warm-up round, then `runs` timed
@@ -287,6 +139,7 @@ fn run_config<P: Payload>(
     options: &Options,
     consumers: usize,
     capacity: usize,
+    progress: &mut Progress,
 ) -> ConfigResult {
     let messages = options.messages as u64;
     let checksum = expected_checksum::<P>(messages);
@@ -299,6 +152,17 @@ fn run_config<P: Payload>(
         let timed = !(options.warmup && round == 0);
         for step in 0..contenders.len() {
             let index = (round + step) % contenders.len();
+            let what = if timed {
+                format!(
+                    "run {}/{} · {}",
+                    round + usize::from(!options.warmup),
+                    options.runs,
+                    rows[index].name
+                )
+            } else {
+                format!("warm-up · {}", rows[index].name)
+            };
+            progress.trial(&what);
             if rows[index].failure.is_some() {
                 continue;
             }
@@ -315,7 +179,7 @@ fn run_config<P: Payload>(
                 }
                 Ok(_) => {}
                 Err(why) => {
-                    eprintln!("  {} FAILED: {why}", rows[index].name);
+                    progress.failure(&format!("{}: {why}", rows[index].name));
                     rows[index].failure = Some(why);
                 }
             }
@@ -324,37 +188,27 @@ fn run_config<P: Payload>(
     ConfigResult { payload: P::NAME, consumers, capacity, rows }
 }
 
-fn run_payload<P: Payload>(options: &Options, results: &mut Vec<ConfigResult>) {
-    let contenders: Vec<Box<dyn AnyContender<P>>> = registry::<P>()
-        .into_iter()
-        .filter(|c| {
-            let words = if c.kind() == Kind::Ours { &options.ours } else { &options.only };
-            words.is_empty() || words.iter().any(|word| c.name().contains(word.as_str()))
-        })
-        .collect();
+fn run_payload<P: Payload>(
+    options: &Options,
+    results: &mut Vec<ConfigResult>,
+    progress: &mut Progress,
+) {
+    let contenders = options.contenders::<P>();
     for &capacity in &options.capacities {
         for &consumers in &options.consumers {
             let started = Instant::now();
-            let result = run_config(&contenders, options, consumers, capacity);
+            let plural = if consumers == 1 { "" } else { "s" };
+            progress.section(format!(
+                "throughput · {} · {consumers} consumer{plural} · capacity {capacity}",
+                P::NAME
+            ));
+            let result = run_config(&contenders, options, consumers, capacity, progress);
+            progress.clear();
             println!("\n{}  ({:.1} s)", result.title(), started.elapsed().as_secs_f64());
             print_plain(&result.table(false));
             results.push(result);
         }
     }
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split(':').nth(1))
-                .map(|model| model.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let threads = std::thread::available_parallelism().map_or(0, usize::from);
-    format!("{cpu}, {threads} hardware threads available, {}", std::env::consts::ARCH)
 }
 
 /// The name of the column that compares with the faster of the disruptor variants.
@@ -401,29 +255,79 @@ fn summary(results: &[ConfigResult]) -> Vec<Vec<String>> {
     lines
 }
 
-fn main() {
-    let options = match parse_args() {
-        Ok(options) => options,
-        Err(error) => {
-            eprintln!("{error}");
-            std::process::exit(2);
+/// The throughput chart: one panel per payload and capacity, M msg/s per consumer (median,
+/// with the min–max of the runs) against the consumer count.
+fn chart(results: &[ConfigResult], options: &Options) -> Chart {
+    let counts = &options.consumers;
+    let position =
+        |consumers: usize| counts.iter().position(|&c| c == consumers).unwrap_or(0) as f64;
+    let mut panels: Vec<Panel> = Vec::new();
+    let mut keys: Vec<(&'static str, usize)> = Vec::new();
+    for result in results {
+        if !keys.contains(&(result.payload, result.capacity)) {
+            keys.push((result.payload, result.capacity));
         }
-    };
-    if options.list {
-        for contender in registry::<u64>() {
-            println!(
-                "{:<18} {:?}: {}",
-                contender.name(),
-                contender.kind(),
-                contender.description()
-            );
-        }
-        return;
     }
+    for (payload, capacity) in keys {
+        let configs: Vec<&ConfigResult> =
+            results.iter().filter(|r| r.payload == payload && r.capacity == capacity).collect();
+        let mut series: Vec<Series> = Vec::new();
+        for config in &configs {
+            for row in &config.rows {
+                let Some(median) = row.median() else { continue };
+                let (min, max) = row.min_max();
+                let x = position(config.consumers);
+                let entry = match series.iter_mut().position(|s| s.name == row.name) {
+                    Some(index) => &mut series[index],
+                    None => {
+                        series.push(Series {
+                            name: row.name.to_string(),
+                            ours: row.kind == Kind::Ours,
+                            points: Vec::new(),
+                            ranges: Vec::new(),
+                            markers: true,
+                        });
+                        series.last_mut().expect("just pushed")
+                    }
+                };
+                entry.points.push((x, 1e3 / median));
+                entry.ranges.push((x, 1e3 / max, 1e3 / min));
+            }
+        }
+        for line in &mut series {
+            line.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        // Registry order, so that every panel and the legend list the contenders alike.
+        let order: Vec<&'static str> = registry::<u64>().iter().map(|c| c.name()).collect();
+        series.sort_by_key(|s| order.iter().position(|name| *name == s.name).unwrap_or(usize::MAX));
+        panels.push(Panel { title: format!("{payload} · capacity {capacity}"), series });
+    }
+    Chart {
+        title: "Throughput: 1 producer, N consumers (higher is better)".into(),
+        subtitle: format!(
+            "{} · {} · median of {} runs of {} messages, bars: min–max\n{}",
+            machine(),
+            today(),
+            options.runs,
+            options.messages,
+            options.command
+        ),
+        x_label: "consumer threads".into(),
+        y_label: "M messages/s per consumer".into(),
+        x_range: (-0.4, counts.len() as f64 - 0.6),
+        x_ticks: counts.iter().enumerate().map(|(i, c)| (i as f64, c.to_string())).collect(),
+        y_unit: YUnit::MessagesPerSecond,
+        columns: options.capacities.len().clamp(1, 2),
+        panels,
+    }
+}
+
+/// Runs the throughput comparison, prints its tables, writes `COMPARE.md` and `throughput.svg`;
+/// returns the failures.
+pub(crate) fn run(options: &Options, progress: &mut Progress) -> Vec<String> {
     let started = Instant::now();
-    println!("machine: {}", machine());
     println!(
-        "{} messages per trial, {} timed runs{}; ns/msg = wall time / messages; \
+        "\nTHROUGHPUT: {} messages per trial, {} timed runs{}; ns/msg = wall time / messages; \
          ratio = ours throughput / this throughput (> 1: ours is faster)",
         options.messages,
         options.runs,
@@ -432,8 +336,8 @@ fn main() {
     let mut results = Vec::new();
     for payload in &options.payloads {
         match payload.as_str() {
-            "u64" => run_payload::<u64>(&options, &mut results),
-            _ => run_payload::<Record>(&options, &mut results),
+            "u64" => run_payload::<u64>(options, &mut results, progress),
+            _ => run_payload::<Record>(options, &mut results, progress),
         }
     }
     let total = started.elapsed();
@@ -442,11 +346,15 @@ fn main() {
         "\nsummary: each ours-variant ÷ each peer (throughput ratio, medians; > 1: ours is faster)"
     );
     print_plain(&summary);
-    println!("\ntotal time {:.1} s", total.as_secs_f64());
+    println!("\nthroughput: {:.1} s", total.as_secs_f64());
 
     let mut md = String::new();
-    let _ = writeln!(md, "# multicast-buffer: side-by-side comparison\n");
-    let _ = writeln!(md, "- machine: {}", machine());
+    let _ = writeln!(md, "# multicast-buffer: side-by-side comparison (throughput)\n");
+    if options.quick {
+        let _ = writeln!(md, "> A `--quick` smoke run: too short to publish.\n");
+    }
+    let _ = writeln!(md, "- machine: {}; date: {}", machine(), today());
+    let _ = writeln!(md, "- command: `{}`", options.command);
     let _ = writeln!(
         md,
         "- {} messages per trial; {} timed runs per contender{}, round-robin over the contenders \
@@ -459,7 +367,7 @@ fn main() {
         md,
         "- every contender waits the same way when full or empty: {} spin-loop hints, then \
          `yield_now` on every further attempt",
-        multicast_buffer_benches::wait::SPIN_TRIES
+        Policy::THROUGHPUT.spins
     );
     let _ = writeln!(
         md,
@@ -467,9 +375,10 @@ fn main() {
          only if every consumer got every value in order; ns/msg = wall time / messages; \
          `X ÷ this` = X's throughput / this contender's throughput (> 1: X is faster)"
     );
-    let _ = writeln!(md, "- total time of this run: {:.1} s\n", total.as_secs_f64());
+    let _ = writeln!(md, "- chart: [`throughput.svg`](throughput.svg)");
+    let _ = writeln!(md, "- total time of the throughput runs: {:.1} s\n", total.as_secs_f64());
     let _ = writeln!(md, "## Contenders\n");
-    for contender in registry::<u64>() {
+    for contender in options.contenders::<u64>() {
         let _ = writeln!(md, "- `{}`: {}", contender.name(), contender.description());
     }
     let _ = writeln!(
@@ -483,11 +392,16 @@ fn main() {
         let _ = writeln!(md, "\n## {}\n", result.title());
         md.push_str(&markdown_table(&result.table(true)));
     }
-    if let Some(dir) = options.out.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    match std::fs::write(&options.out, md) {
-        Ok(()) => println!("wrote {}", options.out.display()),
-        Err(error) => eprintln!("could not write {}: {error}", options.out.display()),
-    }
+    write_file(&options.out_dir, "COMPARE.md", &md);
+    write_chart(&options.out_dir, "throughput.svg", &chart(&results, options));
+
+    results
+        .iter()
+        .flat_map(|result| {
+            result.rows.iter().filter_map(move |row| {
+                let why = row.failure.as_ref()?;
+                Some(format!("throughput · {} · {}: {why}", result.title(), row.name))
+            })
+        })
+        .collect()
 }
