@@ -16,7 +16,8 @@ use multicast_buffer_benches::wait::Policy;
 use multicast_buffer_benches::wakeup::{wake_registry, WakeContender, WakeSetup};
 
 use crate::{
-    machine, markdown_table, print_plain, today, write_chart, write_file, Options, Progress,
+    grouped, load_average, machine, markdown_table, print_plain, today, write_chart, write_file,
+    Options, Progress,
 };
 
 /// How the producer publishes in a latency configuration.
@@ -362,8 +363,8 @@ pub(crate) fn run(options: &Options, progress: &mut Progress) -> Vec<String> {
     if !configs.is_empty() {
         let what = format!(
             "{} values paced / {} saturated per trial, {} trials merged; clock read p50 {}",
-            options.paced_messages,
-            options.saturated_messages,
+            grouped(options.paced_messages),
+            grouped(options.saturated_messages),
             options.latency_runs,
             format_ns(clock.p50())
         );
@@ -378,7 +379,7 @@ pub(crate) fn run(options: &Options, progress: &mut Progress) -> Vec<String> {
     if !wakes.is_empty() {
         let what = format!(
             "{} values, {} µs apart; clock read p50 {}",
-            options.wake_samples,
+            grouped(options.wake_samples),
             options.wake_gap.as_micros(),
             format_ns(clock.p50())
         );
@@ -405,7 +406,15 @@ fn report(
     if options.quick {
         let _ = writeln!(md, "> A `--quick` smoke run: too short to publish.\n");
     }
-    let _ = writeln!(md, "- machine: {}; date: {}", machine(), today());
+    let _ = writeln!(
+        md,
+        "- machine: {}; date: {}; load average (1, 5, 15 min) at the start of the whole run: \
+         {}, at the end of this part: {}",
+        machine(),
+        today(),
+        options.load_at_start,
+        load_average()
+    );
     let _ = writeln!(md, "- command: `{}`", options.command);
     let _ = writeln!(md, "- {clock_line}");
     let _ = writeln!(
@@ -428,8 +437,8 @@ fn report(
          {} trials per contender and configuration, round-robin over the contenders, merged; \
          u64 values, capacity {}",
         options.interval.as_micros(),
-        options.paced_messages,
-        options.saturated_messages,
+        grouped(options.paced_messages),
+        grouped(options.saturated_messages),
         options.latency_runs,
         options.latency_capacity
     );

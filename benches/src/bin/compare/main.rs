@@ -110,6 +110,8 @@ struct Options {
     list: bool,
     /// The command line, for the reports.
     command: String,
+    /// The load average when the run started, for the reports.
+    load_at_start: String,
 }
 
 impl Default for Options {
@@ -139,6 +141,7 @@ impl Default for Options {
             out_dir: default_out_dir(),
             list: false,
             command: String::new(),
+            load_at_start: String::new(),
         }
     }
 }
@@ -377,12 +380,25 @@ fn today() -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-/// The load average, as the kernel reports it.
+/// The load average (1, 5 and 15 minutes), as the kernel reports it.
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// A count with thousands separators: `1,000,000`.
+fn grouped(count: usize) -> String {
+    let digits = count.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index != 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// Prints a table (header first) aligned, as plain text.
@@ -443,7 +459,7 @@ fn write_chart(dir: &Path, name: &str, chart: &multicast_buffer_benches::charts:
 }
 
 fn main() {
-    let options = match parse_args() {
+    let mut options = match parse_args() {
         Ok(options) => options,
         Err(error) => {
             eprintln!("{error}");
@@ -474,7 +490,8 @@ fn main() {
         std::process::exit(2);
     }
     let started = Instant::now();
-    println!("machine: {} · {} · load average {}", machine(), today(), load_average());
+    options.load_at_start = load_average();
+    println!("machine: {} · {} · load average {}", machine(), today(), options.load_at_start);
     let mut total = 0;
     if options.throughput {
         total += throughput::trial_count(&options);
@@ -502,5 +519,23 @@ fn main() {
             eprintln!("  {failure}");
         }
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_get_separators() {
+        assert_eq!(super::grouped(7), "7");
+        assert_eq!(super::grouped(1_000), "1,000");
+        assert_eq!(super::grouped(1_000_000), "1,000,000");
+        assert_eq!(super::grouped(200_000), "200,000");
+    }
+
+    #[test]
+    fn a_date_is_year_month_day() {
+        let today = super::today();
+        assert_eq!(today.len(), 10);
+        assert!(today.starts_with("20"));
     }
 }

@@ -10,7 +10,8 @@ use multicast_buffer_benches::payload::{expected_checksum, Payload, Record};
 use multicast_buffer_benches::wait::Policy;
 
 use crate::{
-    machine, markdown_table, print_plain, today, write_chart, write_file, Options, Progress,
+    grouped, load_average, machine, markdown_table, print_plain, today, write_chart, write_file,
+    Options, Progress,
 };
 
 /// One contender's results in one configuration.
@@ -309,7 +310,7 @@ fn chart(results: &[ConfigResult], options: &Options) -> Chart {
             machine(),
             today(),
             options.runs,
-            options.messages,
+            grouped(options.messages),
             options.command
         ),
         x_label: "consumer threads".into(),
@@ -329,7 +330,7 @@ pub(crate) fn run(options: &Options, progress: &mut Progress) -> Vec<String> {
     println!(
         "\nTHROUGHPUT: {} messages per trial, {} timed runs{}; ns/msg = wall time / messages; \
          ratio = ours throughput / this throughput (> 1: ours is faster)",
-        options.messages,
+        grouped(options.messages),
         options.runs,
         if options.warmup { " after one warm-up round" } else { "" }
     );
@@ -353,13 +354,21 @@ pub(crate) fn run(options: &Options, progress: &mut Progress) -> Vec<String> {
     if options.quick {
         let _ = writeln!(md, "> A `--quick` smoke run: too short to publish.\n");
     }
-    let _ = writeln!(md, "- machine: {}; date: {}", machine(), today());
+    let _ = writeln!(
+        md,
+        "- machine: {}; date: {}; load average (1, 5, 15 min) at the start of the whole run: \
+         {}, at the end of this part: {}",
+        machine(),
+        today(),
+        options.load_at_start,
+        load_average()
+    );
     let _ = writeln!(md, "- command: `{}`", options.command);
     let _ = writeln!(
         md,
         "- {} messages per trial; {} timed runs per contender{}, round-robin over the contenders \
          inside each run; one producer thread, N consumer threads",
-        options.messages,
+        grouped(options.messages),
         options.runs,
         if options.warmup { " after one untimed warm-up round" } else { "" }
     );
