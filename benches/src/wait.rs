@@ -9,8 +9,9 @@
 //! How many spins come before the first yield is the [`Policy`] of a trial, the same for every
 //! contender in it: [`Policy::THROUGHPUT`] (16) for the throughput comparison, where a waiting
 //! thread should give its core to the others quickly, and [`Policy::LATENCY`] for the latency
-//! runs, where a consumer spins for tens of microseconds so that what is measured is the queue
-//! and not the time a `yield_now` round trip takes.
+//! runs whose threads all have a core of their own ([`Policy::latency_for`]), where a consumer
+//! spins for tens of microseconds so that what is measured is the queue and not the time a
+//! `yield_now` round trip takes.
 
 use std::cell::Cell;
 use std::fmt;
@@ -35,6 +36,20 @@ impl Policy {
     /// The latency runs' policy: 4096 spins (about 40 µs on the reference machine, where a
     /// spin-loop hint takes about 10 ns: longer than the paced producer's interval), then yield.
     pub const LATENCY: Self = Self { spins: 4096 };
+}
+
+impl Policy {
+    /// The latency runs' policy for a trial of `threads` threads on a machine with `cores`
+    /// hardware threads: [`LATENCY`](Self::LATENCY) when every thread has a core of its own,
+    /// [`THROUGHPUT`](Self::THROUGHPUT) otherwise (a waiter that spins for tens of microseconds
+    /// would hold a core that another thread of the trial needs).
+    pub fn latency_for(threads: usize, cores: usize) -> Self {
+        if threads <= cores {
+            Self::LATENCY
+        } else {
+            Self::THROUGHPUT
+        }
+    }
 }
 
 impl Default for Policy {

@@ -124,6 +124,12 @@ fn consumers_label(consumers: usize) -> String {
     format!("{consumers} consumer{}", if consumers == 1 { "" } else { "s" })
 }
 
+/// The wait policy of a latency configuration with `consumers` consumers (and one producer).
+fn latency_policy(consumers: usize) -> Policy {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Policy::latency_for(consumers + 1, cores)
+}
+
 fn rates(options: &Options) -> [Rate; 2] {
     [Rate::Paced(options.interval), Rate::Saturated]
 }
@@ -162,12 +168,14 @@ fn run_config(options: &Options, rate: Rate, consumers: usize, progress: &mut Pr
         Rate::Saturated => None,
     };
     let title = format!(
-        "{} · {} · capacity {}",
+        "{} · {} · capacity {} · {} spins",
         rate.label(),
         consumers_label(consumers),
-        options.latency_capacity
+        options.latency_capacity,
+        latency_policy(consumers).spins
     );
     progress.section(format!("latency · {title}"));
+    let wait = latency_policy(consumers);
     let mut rows: Vec<Row> = contenders.iter().map(|c| Row::new(c.name(), c.kind())).collect();
     for round in 0..options.latency_runs {
         for step in 0..contenders.len() {
@@ -186,7 +194,7 @@ fn run_config(options: &Options, rate: Rate, consumers: usize, progress: &mut Pr
                 capacity: options.latency_capacity,
                 messages: u64::messages(messages),
                 deadline: Instant::now() + options.timeout,
-                wait: Policy::LATENCY,
+                wait,
                 probe: Latency::new(messages, interval),
             };
             let trial = contenders[index].run_latency(setup);
@@ -444,11 +452,14 @@ fn report(
     );
     let _ = writeln!(
         md,
-        "- every contender waits the same way when empty or full: {} spin-loop hints, then \
-         `yield_now` on every further attempt (longer spinning than the throughput runs' {}, so \
-         that a waiting consumer is polling, not inside `yield_now`, when the value comes)",
+        "- every contender waits the same way when empty or full: a number of spin-loop hints, \
+         then `yield_now` on every further attempt. {} spins where the producer and every \
+         consumer have a hardware thread of their own (so that a waiting consumer is polling, \
+         not inside `yield_now`, when the value comes), {} (the throughput runs' policy) where \
+         they do not ({} hardware threads here); each table's title says which",
         Policy::LATENCY.spins,
-        Policy::THROUGHPUT.spins
+        Policy::THROUGHPUT.spins,
+        std::thread::available_parallelism().map_or(1, usize::from)
     );
     let _ = writeln!(
         md,
