@@ -6,6 +6,10 @@ use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use hdrhistogram::Histogram;
+
+use crate::latency::{NoProbe, Recorder};
+
 /// A value sent through a contender in the comparison.
 ///
 /// Every message carries a tag, so that a consumer can check it received exactly the expected
@@ -94,24 +98,43 @@ pub fn expected_checksum<P: Payload>(messages: u64) -> u64 {
 
 /// One consumer's check: counts what it receives, sums the tags, and records the first value
 /// that was out of order. Values are dropped once checked (a consumer drops what it receives).
+///
+/// `R` is the consumer's side of the trial's [`Probe`](crate::latency::Probe): told of each
+/// value as soon as the consumer has it (nothing, in the throughput comparison).
 #[derive(Debug)]
-pub struct Checker<P> {
+pub struct Checker<P, R = NoProbe> {
     target: u64,
     received: u64,
     checksum: u64,
     first_error: Option<String>,
+    recorder: R,
     _payload: PhantomData<fn(P)>,
 }
 
 impl<P: Payload> Checker<P> {
-    /// A checker for a consumer that must receive `target` values.
+    /// A checker for a consumer that must receive `target` values, without a probe.
     pub fn new(target: u64) -> Self {
-        Self { target, received: 0, checksum: 0, first_error: None, _payload: PhantomData }
+        Self::with_recorder(target, NoProbe)
+    }
+}
+
+impl<P: Payload, R: Recorder> Checker<P, R> {
+    /// A checker for a consumer that must receive `target` values, telling `recorder` of each.
+    pub fn with_recorder(target: u64, recorder: R) -> Self {
+        Self {
+            target,
+            received: 0,
+            checksum: 0,
+            first_error: None,
+            recorder,
+            _payload: PhantomData,
+        }
     }
 
     /// Records one received value and drops it.
     #[inline(always)]
     pub fn see(&mut self, value: P) {
+        self.recorder.received(self.received);
         let tag = value.tag();
         if tag != P::expected_tag(self.received) {
             self.out_of_order(tag);
@@ -146,6 +169,7 @@ impl<P: Payload> Checker<P> {
             checksum: self.checksum,
             error: self.first_error.clone(),
             finished,
+            latency: self.recorder.histogram(),
         }
     }
 }
@@ -161,4 +185,19 @@ pub struct ConsumerReport {
     pub error: Option<String>,
     /// When it received its last value (or gave up).
     pub finished: Instant,
+    /// The latency of each value it received, in ns, if the trial had a latency probe.
+    pub latency: Option<Histogram<u64>>,
+}
+
+impl ConsumerReport {
+    /// The report of a consumer that never reported (its thread panicked, or it never finished).
+    pub fn missing(error: String) -> Self {
+        Self {
+            received: 0,
+            checksum: 0,
+            error: Some(error),
+            finished: Instant::now(),
+            latency: None,
+        }
+    }
 }

@@ -5,13 +5,59 @@
 //! threads must give their core away for the others to make progress. No contender uses its own
 //! blocking or parking: each is driven through its non-blocking `try_*` calls and this policy
 //! (disruptor's managed threads through [`SpinThenYield`], its wait-strategy hook).
+//!
+//! How many spins come before the first yield is the [`Policy`] of a trial, the same for every
+//! contender in it: [`Policy::THROUGHPUT`] (16) for the throughput comparison, where a waiting
+//! thread should give its core to the others quickly, and [`Policy::LATENCY`] for the latency
+//! runs whose threads all have a core of their own ([`Policy::latency_for`]), where a consumer
+//! spins for tens of microseconds so that what is measured is the queue and not the time a
+//! `yield_now` round trip takes.
 
 use std::cell::Cell;
 use std::fmt;
 use std::time::Instant;
 
-/// Failed attempts answered with a spin-loop hint before the policy starts yielding.
+/// Failed attempts answered with a spin-loop hint before the policy starts yielding, in the
+/// throughput comparison ([`Policy::THROUGHPUT`]).
 pub const SPIN_TRIES: u32 = 16;
+
+/// How a trial's threads wait when their queue is full or empty: `spins` spin-loop hints after
+/// a failed attempt, then a `yield_now` on every further attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Failed attempts answered with [`std::hint::spin_loop`] before yielding.
+    pub spins: u32,
+}
+
+impl Policy {
+    /// The throughput comparison's policy: [`SPIN_TRIES`] spins, then yield.
+    pub const THROUGHPUT: Self = Self { spins: SPIN_TRIES };
+
+    /// The latency runs' policy: 4096 spins (about 40 µs on the reference machine, where a
+    /// spin-loop hint takes about 10 ns: longer than the paced producer's interval), then yield.
+    pub const LATENCY: Self = Self { spins: 4096 };
+}
+
+impl Policy {
+    /// The latency runs' policy for a trial of `threads` threads on a machine with `cores`
+    /// hardware threads: [`LATENCY`](Self::LATENCY) when every thread has a core of its own,
+    /// [`THROUGHPUT`](Self::THROUGHPUT) otherwise (a waiter that spins for tens of microseconds
+    /// would hold a core that another thread of the trial needs).
+    pub fn latency_for(threads: usize, cores: usize) -> Self {
+        if threads <= cores {
+            Self::LATENCY
+        } else {
+            Self::THROUGHPUT
+        }
+    }
+}
+
+impl Default for Policy {
+    /// [`Policy::THROUGHPUT`].
+    fn default() -> Self {
+        Self::THROUGHPUT
+    }
+}
 
 /// How often (in yields) a waiting thread looks at the clock to see whether its trial stalled.
 const DEADLINE_CHECK_EVERY: u32 = 1024;
@@ -36,10 +82,10 @@ impl fmt::Display for Abort {
 }
 
 /// One wait after a failed attempt: `tries` is the number of failed attempts so far in this
-/// wait (0 for the first).
+/// wait (0 for the first), `spins` the policy's number of spins before yielding.
 #[inline]
-pub fn pause(tries: u32) {
-    if tries < SPIN_TRIES {
+pub fn pause(tries: u32, spins: u32) {
+    if tries < spins {
         std::hint::spin_loop();
     } else {
         std::thread::yield_now();
@@ -52,13 +98,14 @@ pub fn pause(tries: u32) {
 pub struct Backoff {
     tries: u32,
     yields: u32,
+    spins: u32,
     deadline: Instant,
 }
 
 impl Backoff {
-    /// A fresh wait state that gives up at `deadline`.
-    pub fn new(deadline: Instant) -> Self {
-        Self { tries: 0, yields: 0, deadline }
+    /// A fresh wait state that follows `policy` and gives up at `deadline`.
+    pub fn new(deadline: Instant, policy: Policy) -> Self {
+        Self { tries: 0, yields: 0, spins: policy.spins, deadline }
     }
 
     /// Call after a successful attempt: the next wait starts spinning again.
@@ -74,8 +121,8 @@ impl Backoff {
     /// [`Abort::Stalled`] once the deadline has passed (checked every so many yields).
     #[inline]
     pub fn snooze(&mut self) -> Result<(), Abort> {
-        pause(self.tries);
-        if self.tries < SPIN_TRIES {
+        pause(self.tries, self.spins);
+        if self.tries < self.spins {
             self.tries += 1;
         } else {
             self.yields = self.yields.wrapping_add(1);
@@ -92,8 +139,8 @@ impl Backoff {
 /// Disruptor calls `wait_for(sequence)` once per failed look at the barrier with a `Copy`
 /// strategy, so the count of failed attempts lives in a thread-local, reset when the awaited
 /// sequence changes (a new wait).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SpinThenYield;
+#[derive(Debug, Clone, Copy)]
+pub struct SpinThenYield(pub Policy);
 
 thread_local! {
     /// (awaited sequence, failed attempts) of the current wait on this thread.
@@ -107,7 +154,7 @@ impl disruptor::wait_strategies::WaitStrategy for SpinThenYield {
             let (awaited, tries) = state.get();
             let tries = if awaited == sequence { tries.saturating_add(1) } else { 0 };
             state.set((sequence, tries));
-            pause(tries);
+            pause(tries, self.0.spins);
         });
     }
 }

@@ -5,6 +5,7 @@ use async_broadcast::{TryRecvError, TrySendError};
 
 use super::{Contender, Kind};
 use crate::harness::{drain, publish_all, run_scoped, Setup, Trial};
+use crate::latency::Probe;
 use crate::payload::Payload;
 use crate::wait::Abort;
 
@@ -26,7 +27,7 @@ impl<P: Payload> Contender<P> for AsyncBroadcast {
         "async-broadcast 0.7, set_overflow(false): try_broadcast / try_recv, polled synchronously"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
         let (mut sender, first) = async_broadcast::broadcast::<P>(setup.capacity);
         sender.set_overflow(false);
         let mut receivers: Vec<_> = (1..setup.consumers).map(|_| first.clone()).collect();

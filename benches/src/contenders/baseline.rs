@@ -1,5 +1,6 @@
-//! The harness floor: no queue. The producer only advances an atomic counter; each consumer
-//! polls it and, for every new index, clones the value from a shared read-only copy of the
+//! The harness floor: no queue. The producer takes each value from its source (as every
+//! contender does), sets it aside and advances an atomic counter; each consumer polls the
+//! counter and, for every new index, clones the value from a shared read-only copy of the
 //! messages, checks it and drops it. No backpressure: the producer never waits.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,8 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crossbeam_utils::CachePadded;
 
 use super::{Contender, Kind};
-use crate::harness::{run_scoped, Setup, Trial};
+use crate::harness::{run_scoped, CheckerOf, Setup, Trial};
+use crate::latency::Probe;
 use crate::payload::Payload;
+use crate::wait::Backoff;
 
 /// The harness-overhead baseline: a counter instead of a queue.
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,18 +27,20 @@ impl<P: Payload> Contender<P> for Baseline {
     }
 
     fn description(&self) -> &'static str {
-        "harness floor: producer bumps an atomic counter, consumers poll it and clone from a shared copy (no queue, no backpressure)"
+        "harness floor: producer takes each value and bumps an atomic counter, consumers poll it and clone from a shared copy (no queue, no backpressure)"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
         let shared: Vec<P> = setup.messages.clone();
         let shared = &shared[..];
         let published = CachePadded::new(AtomicU64::new(0));
         let published = &published;
+        // Where the producer sets the values it takes aside: freed after the trial.
+        let mut kept: Vec<P> = Vec::with_capacity(setup.messages.len());
+        let kept = &mut kept;
         let consumers = (0..setup.consumers)
             .map(|_| {
-                move |checker: &mut crate::payload::Checker<P>,
-                      backoff: &mut crate::wait::Backoff| {
+                move |checker: &mut CheckerOf<P, K>, backoff: &mut Backoff| {
                     let mut next = 0u64;
                     while !checker.done() {
                         // Acquire: pairs with the Release store of the producer (not needed
@@ -58,8 +63,11 @@ impl<P: Payload> Contender<P> for Baseline {
         run_scoped(
             setup,
             move |values, _backoff| {
-                for index in 0..values.len() as u64 {
-                    published.store(index + 1, Ordering::Release);
+                let mut index = 0;
+                for value in values {
+                    kept.push(value);
+                    index += 1;
+                    published.store(index, Ordering::Release);
                 }
                 Ok(())
             },

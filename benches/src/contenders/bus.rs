@@ -4,6 +4,7 @@ use std::sync::mpsc::TryRecvError;
 
 use super::{Contender, Kind};
 use crate::harness::{drain, publish_all, run_scoped, Setup, Trial};
+use crate::latency::Probe;
 use crate::payload::Payload;
 use crate::wait::Abort;
 
@@ -24,7 +25,7 @@ impl<P: Payload> Contender<P> for Bus {
         "bus 2: try_broadcast / BusReader::try_recv (every reader gets a clone)"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
         let mut bus = bus::Bus::<P>::new(setup.capacity);
         let consumers = (0..setup.consumers)
             .map(|_| {

@@ -5,6 +5,7 @@ use crossbeam_channel::{bounded, TryRecvError};
 
 use super::{Contender, Kind};
 use crate::harness::{drain, push_one, run_scoped, Setup, Trial};
+use crate::latency::Probe;
 use crate::payload::Payload;
 use crate::wait::Abort;
 
@@ -25,7 +26,7 @@ impl<P: Payload> Contender<P> for CrossbeamFanOut {
         "crossbeam-channel: one bounded(capacity) channel per consumer, try_send of a clone to each / try_recv"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
         let (senders, receivers): (Vec<_>, Vec<_>) =
             (0..setup.consumers).map(|_| bounded::<P>(setup.capacity)).unzip();
         let consumers = receivers
@@ -51,7 +52,7 @@ impl<P: Payload> Contender<P> for CrossbeamFanOut {
                     .map(|sender| move |value| sender.try_send(value).map_err(|e| e.into_inner()))
                     .collect();
                 let Some((last, others)) = pushers.split_last_mut() else { return Ok(()) };
-                for value in values.drain(..) {
+                for value in values {
                     for push in others.iter_mut() {
                         push_one(value.clone(), backoff, push)?;
                     }

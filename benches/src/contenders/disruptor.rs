@@ -11,7 +11,8 @@ use std::time::Instant;
 use disruptor::{build_single_producer, EventPoller, Polling, Producer, SingleProducerBarrier};
 
 use super::{Contender, Kind};
-use crate::harness::{panic_message, push_one, run_scoped, Setup, Trial};
+use crate::harness::{panic_message, push_one, run_scoped, CheckerOf, Setup, Source, Trial};
+use crate::latency::Probe;
 use crate::payload::{Checker, ConsumerReport, Payload};
 use crate::wait::{Abort, Backoff, SpinThenYield};
 
@@ -27,7 +28,7 @@ pub struct DisruptorPoller;
 /// Publishes every value through a disruptor producer, waiting by the policy while full.
 fn publish_all_disruptor<P, Prod>(
     producer: &mut Prod,
-    values: &mut Vec<P>,
+    values: &mut impl Iterator<Item = P>,
     backoff: &mut Backoff,
 ) -> Result<(), Abort>
 where
@@ -41,7 +42,7 @@ where
             Err(_) => Err(cell.take().expect("a refused value is still in its cell")),
         }
     };
-    for value in values.drain(..) {
+    for value in values {
         push_one(value, backoff, &mut try_push)?;
     }
     Ok(())
@@ -60,13 +61,13 @@ impl<P: Payload> Contender<P> for DisruptorProcessor {
         "disruptor 4, managed handler threads (handle_events_with), our spin-then-yield as its WaitStrategy, try_publish; batch consume"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
         let target = setup.message_count();
         let results: Vec<Arc<OnceLock<ConsumerReport>>> =
             (0..setup.consumers).map(|_| Arc::new(OnceLock::new())).collect();
         let handler = |index: usize| {
             let result = Arc::clone(&results[index]);
-            let mut checker = Checker::<P>::new(target);
+            let mut checker = Checker::<P, _>::with_recorder(target, setup.probe.recorder());
             move |slot: &Option<P>, _sequence: i64, _end_of_batch: bool| {
                 if checker.done() {
                     return;
@@ -85,7 +86,7 @@ impl<P: Payload> Contender<P> for DisruptorProcessor {
                 }
             }
         };
-        let builder = build_single_producer(setup.capacity, || None, SpinThenYield);
+        let builder = build_single_producer(setup.capacity, || None, SpinThenYield(setup.wait));
         if setup.consumers == 1 {
             // The single-consumer barrier, as disruptor builds it for one handler.
             let producer = builder.handle_events_with(handler(0)).build();
@@ -102,21 +103,24 @@ impl<P: Payload> Contender<P> for DisruptorProcessor {
 
 /// Publishes from this thread to disruptor's handler threads (already running and waiting),
 /// then waits for every handler to report its last value.
-fn drive_processor<P, Prod>(
+fn drive_processor<P, K, Prod>(
     mut producer: Prod,
-    setup: Setup<P>,
+    setup: Setup<P, K>,
     results: &[Arc<OnceLock<ConsumerReport>>],
 ) -> Trial
 where
     P: Payload,
+    K: Probe,
     Prod: Producer<Option<P>>,
 {
-    let Setup { messages: mut values, deadline, .. } = setup;
-    let mut backoff = Backoff::new(deadline);
+    let Setup { messages: mut values, deadline, wait, probe, .. } = setup;
+    let mut backoff = Backoff::new(deadline, wait);
+    let mut source = Source::new(&mut values, probe.stamper());
     let started = Instant::now();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        publish_all_disruptor(&mut producer, &mut values, &mut backoff)
+        publish_all_disruptor(&mut producer, &mut source, &mut backoff)
     }));
+    drop(source);
     let mut error = match caught {
         Ok(result) => result.err().map(|abort| abort.to_string()),
         Err(panic) => Some(panic_message(&*panic)),
@@ -129,12 +133,10 @@ where
     let consumers = results
         .iter()
         .map(|result| {
-            result.get().cloned().unwrap_or_else(|| ConsumerReport {
-                received: 0,
-                checksum: 0,
-                error: Some("handler did not finish".into()),
-                finished: Instant::now(),
-            })
+            result
+                .get()
+                .cloned()
+                .unwrap_or_else(|| ConsumerReport::missing("handler did not finish".into()))
         })
         .collect();
     // Shuts the disruptor down and joins its threads, after the clock.
@@ -156,8 +158,8 @@ impl<P: Payload> Contender<P> for DisruptorPoller {
         "disruptor 4, EventPoller per consumer on our threads, poll() (batch) / try_publish"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
-        let builder = build_single_producer(setup.capacity, || None, SpinThenYield);
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
+        let builder = build_single_producer(setup.capacity, || None, SpinThenYield(setup.wait));
         if setup.consumers == 1 {
             let (poller, builder) = builder.new_event_poller();
             drive_pollers(builder.build(), vec![poller], setup)
@@ -174,20 +176,21 @@ impl<P: Payload> Contender<P> for DisruptorPoller {
     }
 }
 
-fn drive_pollers<P, Prod>(
+fn drive_pollers<P, K, Prod>(
     mut producer: Prod,
     pollers: Vec<EventPoller<Option<P>, SingleProducerBarrier>>,
-    setup: Setup<P>,
+    setup: Setup<P, K>,
 ) -> Trial
 where
     P: Payload,
+    K: Probe,
     Prod: Producer<Option<P>> + Send,
 {
     let producer = &mut producer;
     let consumers = pollers
         .into_iter()
         .map(|mut poller| {
-            move |checker: &mut Checker<P>, backoff: &mut Backoff| {
+            move |checker: &mut CheckerOf<P, K>, backoff: &mut Backoff| {
                 while !checker.done() {
                     match poller.poll() {
                         Ok(mut events) => {

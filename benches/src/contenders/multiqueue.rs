@@ -6,6 +6,7 @@ use multiqueue2::wait::BusyWait;
 
 use super::{Contender, Kind};
 use crate::harness::{drain, publish_all, run_scoped, Setup, Trial};
+use crate::latency::Probe;
 use crate::payload::Payload;
 use crate::wait::Abort;
 
@@ -29,7 +30,7 @@ impl<P: Payload> Contender<P> for MultiQueue2 {
         "multiqueue2 broadcast_queue: one stream per consumer, try_send / try_recv"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
         let (sender, first) =
             multiqueue2::broadcast_queue_with::<P, _>(setup.capacity as u64, BusyWait::new());
         let mut streams: Vec<_> = (1..setup.consumers).map(|_| first.add_stream()).collect();

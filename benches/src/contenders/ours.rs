@@ -14,8 +14,9 @@ use multicast_buffer::MulticastBuffer;
 use multicast_buffer_core::{HeapBuffer, Publisher, Subscriber};
 
 use super::{Contender, Kind};
-use crate::harness::{drain, publish_all, run_scoped, Setup, Trial};
-use crate::payload::{Checker, Payload};
+use crate::harness::{drain, publish_all, run_scoped, CheckerOf, Setup, Trial};
+use crate::latency::Probe;
+use crate::payload::Payload;
 use crate::wait::{Abort, Backoff};
 
 /// The most values [`OursBatch`]'s producer offers to one `publish_iter` call. The write
@@ -41,7 +42,7 @@ impl<P: Payload> Contender<P> for OursIndex {
         "MulticastBuffer (std adapter, the seed's &self API): try_publish / consume(idx), one value per call, a role compare-and-swap per call"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
         let buffer = MulticastBuffer::<P>::new(setup.capacity, setup.consumers);
         let buffer = &buffer;
         let consumers = (0..setup.consumers)
@@ -73,7 +74,7 @@ type ArcSubscriber<P> = Subscriber<Arc<HeapBuffer<P>>>;
 /// # Panics
 ///
 /// If a role is already taken, which cannot happen on a fresh buffer.
-fn handles<P: Payload>(setup: &Setup<P>) -> (ArcPublisher<P>, Vec<ArcSubscriber<P>>) {
+fn handles<P: Payload, K>(setup: &Setup<P, K>) -> (ArcPublisher<P>, Vec<ArcSubscriber<P>>) {
     let buffer = Arc::new(HeapBuffer::<P>::new(setup.capacity, setup.consumers));
     let publisher = Publisher::new(Arc::clone(&buffer)).expect("a fresh buffer has no producer");
     let subscribers = (0..setup.consumers)
@@ -101,7 +102,7 @@ impl<P: Payload> Contender<P> for OursHandles {
         "core Publisher / Subscriber over Arc<HeapBuffer>: try_publish / try_recv, one value per call, no per-call role check"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
         let (mut publisher, subscribers) = handles(&setup);
         let consumers = subscribers
             .into_iter()
@@ -140,12 +141,12 @@ impl<P: Payload> Contender<P> for OursBatch {
         "core Publisher / Subscriber over Arc<HeapBuffer>: publish_iter of up to 64 values (one write-position store per call) / recv_batch(usize::MAX) (one read-position store per call)"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
         let (mut publisher, subscribers) = handles(&setup);
         let consumers = subscribers
             .into_iter()
             .map(|mut subscriber| {
-                move |checker: &mut Checker<P>, backoff: &mut Backoff| -> Result<(), Abort> {
+                move |checker: &mut CheckerOf<P, K>, backoff: &mut Backoff| -> Result<(), Abort> {
                     while !checker.done() {
                         if subscriber.recv_batch(usize::MAX, |value| checker.see(value)).is_err() {
                             backoff.snooze()?;
@@ -160,12 +161,12 @@ impl<P: Payload> Contender<P> for OursBatch {
         run_scoped(
             setup,
             move |values, backoff| {
-                let mut values = values.drain(..);
                 let mut left = values.len();
                 while left != 0 {
                     // `publish_iter` takes a value only once its slot is free: what does not fit
-                    // stays in `values`.
-                    match publisher.publish_iter(values.by_ref().take(PUBLISH_CHUNK)) {
+                    // stays in `values`. A paced producer offers only the values whose turn has
+                    // come (one, at a low rate).
+                    match publisher.publish_iter(values.due().take(PUBLISH_CHUNK)) {
                         0 => backoff.snooze()?,
                         published => {
                             left -= published;

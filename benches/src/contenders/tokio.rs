@@ -5,6 +5,7 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use super::{Contender, Kind};
 use crate::harness::{drain, publish_all, run_scoped, Setup, Trial};
+use crate::latency::Probe;
 use crate::payload::Payload;
 use crate::wait::Abort;
 
@@ -25,7 +26,7 @@ impl<P: Payload> Contender<P> for TokioBroadcast {
         "tokio::sync::broadcast: send after a credit check (len() < capacity, so never lossy) / try_recv"
     }
 
-    fn run(&self, setup: Setup<P>) -> Trial {
+    fn run<K: Probe>(&self, setup: Setup<P, K>) -> Trial {
         let capacity = setup.capacity;
         let (sender, first) = broadcast::channel::<P>(capacity);
         let mut receivers = vec![first];
