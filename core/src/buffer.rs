@@ -5,8 +5,8 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use crate::protocol::{
-    available, behind, lock, since, Padded, Producer, Ring, Seat, CLOSED, FLAGS, HELD, JOINING,
-    MAX_READERS, MEMBERSHIP, ONE, REQUEST, RUNNING, STOPPING, TETHERED, VACANT,
+    available, behind, give_role, since, take_role, Padded, Producer, Ring, Seat, CLOSED, FLAGS,
+    HELD, JOINING, MAX_READERS, MEMBERSHIP, ONE, REQUEST, RUNNING, STOPPING, TETHERED, VACANT,
 };
 use crate::{Storage, TryConsumeError, TryPublishError};
 
@@ -71,6 +71,8 @@ pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 6);
 pub struct Buffer<T, S: Storage<T>> {
     /// The write word, the control word, the prepared end and the membership operations.
     pub(crate) producer: Padded<Producer>,
+    /// The producer role (`LOCKED`), on a line of its own (see `take_role`).
+    pub(crate) role: Padded<crate::sync::AtomicUsize>,
     pub(crate) storage: S,
     _values: PhantomData<T>,
 }
@@ -268,6 +270,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         fn from_storage(storage: S, uncounted: usize, request: bool) -> Self {
             Self {
                 producer: Padded::new(Producer::new(uncounted, request)),
+                role: Padded::new(crate::sync::AtomicUsize::new(0)),
                 storage,
                 _values: PhantomData,
             }
@@ -327,21 +330,14 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     #[inline(always)]
     pub(crate) unsafe fn reserve(&self, word: usize, control: usize) -> bool {
         debug_assert!(control & REQUEST == 0 && self.readers(control) != 0);
-        let ring = self.ring();
-        if ring.solo {
-            return ring.solo_free(word);
+        let mut prepared = self.producer.prepared();
+        let before = prepared;
+        // SAFETY: the caller's contract; `prepared` is the buffer's.
+        let ready = unsafe { self.ring().ready(word, &mut prepared, self.readers(control)) };
+        if prepared != before {
+            self.producer.set_prepared(prepared);
         }
-        if self.producer.prepared() != word {
-            return true;
-        }
-        // SAFETY: the caller's contract; `word` is the end of the prepared lanes.
-        match unsafe { ring.prepare(word, self.readers(control)) } {
-            Some(end) => {
-                self.producer.set_prepared(end);
-                true
-            }
-            None => false,
-        }
+        ready
     }
 
     /// The producer's cold path, with `REQUEST` set: applies the seats' requests (if anyone
@@ -389,9 +385,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// ```
     #[inline]
     pub fn try_publish(&self, value: T) -> Result<(), TryPublishError<T>> {
-        // Acquire (in `lock`): pairs with the Release store that ended the previous publish, so
-        // its slot writes happen before ours. The producer role is ours until we publish.
-        let Some(word) = lock(&self.producer.word) else {
+        // Acquire (in `take_role`): pairs with the Release store that ended the previous
+        // publish, so its slot writes happen before ours. The role is ours until we give it back.
+        let Some(word) = take_role(&self.role, &self.producer) else {
             return Err(TryPublishError::Busy(value));
         };
         let ring = self.ring();
@@ -405,11 +401,12 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         }
         #[cfg(multicast_bug = "publish-before-write")]
         // Injected bug: advance the write position before the slot is written.
-        self.producer.publish(word.wrapping_add(ONE) | crate::protocol::LOCKED);
+        self.producer.publish(word.wrapping_add(ONE));
         // SAFETY: we hold the producer role, and the slot is ready (above).
         unsafe { ring.fill(word, value) };
-        // Publishes the slot and ends our hold of the producer role.
+        // Publishes the slot, and ends our hold of the producer role.
         self.producer.publish(word.wrapping_add(ONE));
+        give_role(&self.role);
         Ok(())
     }
 
@@ -423,20 +420,18 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     #[cold]
     #[inline(never)]
     unsafe fn try_publish_slow(&self, word: usize, value: T) -> Result<(), TryPublishError<T>> {
-        if word & CLOSED != 0 {
-            // Gives the role back unchanged.
-            self.producer.publish(word);
-            return Err(TryPublishError::Closed(value));
-        }
-        /// Gives the producer role back unchanged when dropped (also if a destructor run while
-        /// applying requests panics).
-        struct Unlock<'a>(&'a Producer, usize);
+        /// Gives the producer role back when dropped (also if a destructor run while applying
+        /// requests panics).
+        struct Unlock<'a>(&'a crate::sync::AtomicUsize);
         impl Drop for Unlock<'_> {
             fn drop(&mut self) {
-                self.0.publish(self.1);
+                give_role(self.0);
             }
         }
-        let unlock = Unlock(&self.producer, word);
+        let unlock = Unlock(&self.role);
+        if word & CLOSED != 0 {
+            return Err(TryPublishError::Closed(value));
+        }
         let mut control = self.producer.control();
         if control & REQUEST != 0 {
             // SAFETY: the caller's contract.
@@ -445,10 +440,10 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         if self.readers(control) == 0 {
             // Nobody can ever read it: the seed's behaviour is to drop it and advance (and the
             // prepared end with the write position: nothing is prepared without readers).
-            core::mem::forget(unlock);
             let next = word.wrapping_add(ONE);
             self.producer.set_prepared(next);
             self.producer.publish(next);
+            drop(unlock);
             drop(value);
             return Ok(());
         }
@@ -456,13 +451,13 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         if !unsafe { self.reserve(word, control) } {
             return Err(TryPublishError::Full(value));
         }
-        core::mem::forget(unlock);
         #[cfg(multicast_bug = "publish-before-write")]
         // Injected bug: advance the write position before the slot is written.
-        self.producer.publish(word.wrapping_add(ONE) | crate::protocol::LOCKED);
+        self.producer.publish(word.wrapping_add(ONE));
         // SAFETY: reserved just now.
         unsafe { self.ring().fill(word, value) };
         self.producer.publish(word.wrapping_add(ONE));
+        drop(unlock);
         Ok(())
     }
 
@@ -508,13 +503,17 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         if word & FLAGS != 0 {
             return Err(self.refused(index, word));
         }
-        let write = self.producer.written();
-        if available(write, word) == 0 {
-            return Err(if write & CLOSED != 0 {
-                TryConsumeError::Closed
-            } else {
-                TryConsumeError::Empty
-            });
+        // The producer's line is read only when the seat's view of it is used up.
+        if !seat.sees(word, self.capacity()) {
+            let write = self.producer.written();
+            if available(write, word) == 0 {
+                return Err(if write & CLOSED != 0 {
+                    TryConsumeError::Closed
+                } else {
+                    TryConsumeError::Empty
+                });
+            }
+            seat.saw(write);
         }
         // The claim is the role check: the next call with this index (on any thread) reads the
         // next position.
@@ -949,6 +948,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         for seat in self.storage.seats() {
             let flags = seat.word.load(Relaxed) & FLAGS;
             seat.word.store(word | flags, Relaxed);
+            seat.progress.store(word, Relaxed);
+            seat.cache.store(word, Relaxed);
         }
         self
     }
@@ -960,9 +961,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         let bit = crate::protocol::LOCKED;
         // Relaxed: single-threaded tests; it only flips the role bit as another call would.
         if held {
-            self.producer.word.fetch_or(bit, crate::sync::Ordering::Relaxed);
+            self.role.fetch_or(bit, crate::sync::Ordering::Relaxed);
         } else {
-            self.producer.word.fetch_and(!bit, crate::sync::Ordering::Relaxed);
+            self.role.fetch_and(!bit, crate::sync::Ordering::Relaxed);
         }
     }
 }

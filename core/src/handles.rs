@@ -6,8 +6,8 @@ use core::fmt;
 use core::ops::Deref;
 
 use crate::protocol::{
-    available, lock, since, Seat, CLOSED, FLAGS, HELD, JOINING, LOCKED, MEMBERSHIP, ONE, REQUEST,
-    RUNNING, STOP, STOPPING, TETHERED, UNKNOWN, VACANT,
+    available, give_role, since, take_role, Seat, CLOSED, FLAGS, HELD, JOINING, MEMBERSHIP, ONE,
+    REQUEST, RUNNING, STOP, STOPPING, TETHERED, UNKNOWN, VACANT,
 };
 use crate::{Buffer, NoFreeSeat, Storage, TryConsumeError, TryPublishError};
 
@@ -148,7 +148,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
 /// ```
 pub struct Publisher<B: BufferRef, N: Notify = ()> {
     buffer: B,
-    /// The write word (flags clear); the shared word holds it with `LOCKED` set.
+    /// The write word (flags clear); the role word holds `LOCKED` while it lives.
     word: usize,
     /// The lag limit and the detach it calls: a pointer, so that a publisher without a limit
     /// links no detach code.
@@ -228,13 +228,12 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     /// assert!(DATA_READY.swap(false, Ordering::Acquire));
     /// ```
     pub fn with_notify(buffer: B, notify: N) -> Option<Self> {
-        let producer = &buffer.buffer().producer;
-        // Acquire (in `lock`): pairs with the Release store that ended the previous producer's
-        // hold, so its slot writes happen before ours.
-        let word = lock(&producer.word)?;
+        let this = buffer.buffer();
+        // Acquire (in `take_role`): pairs with the Release store that ended the previous
+        // producer's hold, so its slot writes happen before ours.
+        let word = take_role(&this.role, &this.producer)?;
         if word & CLOSED != 0 {
-            // Gives the role back unchanged.
-            producer.publish(word);
+            give_role(&this.role);
             return None;
         }
         Some(Self { buffer, word, lag_limit: None, notify })
@@ -276,7 +275,7 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
         }
         #[cfg(multicast_bug = "publish-before-write")]
         // Injected bug: advance the write position before the slot is written.
-        buffer.producer.publish(word.wrapping_add(ONE) | LOCKED);
+        buffer.producer.publish(word.wrapping_add(ONE));
         // SAFETY: we hold the producer role (taken in `new`), and the slot is ready (above).
         unsafe { ring.fill(word, value) };
         self.published(word.wrapping_add(ONE));
@@ -287,8 +286,7 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     #[inline(always)]
     fn published(&mut self, next: usize) {
         self.word = next;
-        // `LOCKED` stays set: we keep the role.
-        self.buffer.buffer().producer.publish(next | LOCKED);
+        self.buffer.buffer().producer.publish(next);
         self.notify.notify();
     }
 
@@ -430,19 +428,26 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
             }
         }
         let ring = buffer.ring();
+        let readers = buffer.readers(control);
         let mut values = values;
         // Publishes what was written when dropped: also if the iterator panics.
         let start = self.word;
-        let mut batch = Batch { producer: &buffer.producer, word: &mut self.word, end: start };
+        let mut batch = Batch {
+            producer: &buffer.producer,
+            word: &mut self.word,
+            end: start,
+            prepared: buffer.producer.prepared(),
+        };
         // At most one lap per call: bounded.
         for _ in 0..ring.capacity() {
             // SAFETY: we hold the producer role, `batch.end` is the next write word (the slots
-            // before it are written, not yet published) and `control` counts readers.
-            if !unsafe { buffer.reserve(batch.end, control) } {
+            // before it are written, not yet published), `batch.prepared` the prepared end, and
+            // `readers` the count of `control`.
+            if !unsafe { ring.ready(batch.end, &mut batch.prepared, readers) } {
                 break;
             }
             let Some(value) = values.next() else { break };
-            // SAFETY: reserved just now.
+            // SAFETY: made ready just now.
             unsafe { ring.fill(batch.end, value) };
             batch.end = batch.end.wrapping_add(ONE);
         }
@@ -468,6 +473,9 @@ struct Batch<'a> {
     word: &'a mut usize,
     /// The next write word.
     end: usize,
+    /// The end of the prepared lanes (shared buffers), kept locally during the batch and stored
+    /// back with it (invariant 3).
+    prepared: usize,
 }
 
 impl Batch<'_> {
@@ -475,9 +483,10 @@ impl Batch<'_> {
     #[inline(always)]
     fn publish(self) -> usize {
         let published = self.end.wrapping_sub(*self.word) / ONE;
+        self.producer.set_prepared(self.prepared);
         if published != 0 {
             *self.word = self.end;
-            self.producer.publish(self.end | LOCKED);
+            self.producer.publish(self.end);
         }
         core::mem::forget(self);
         published
@@ -487,32 +496,34 @@ impl Batch<'_> {
 impl Drop for Batch<'_> {
     /// After a panic of the iterator: publishes what was written before it.
     fn drop(&mut self) {
+        self.producer.set_prepared(self.prepared);
         if self.end != *self.word {
             *self.word = self.end;
             // Injected bug (the one this guard once had): the publisher moves on, the shared
             // write word does not, so a joining seat is placed at an unpublished position.
             #[cfg(not(multicast_bug = "unwind-unpublished"))]
-            self.producer.publish(self.end | LOCKED);
+            self.producer.publish(self.end);
         }
     }
 }
 
 impl<B: BufferRef, N: Notify> Drop for Publisher<B, N> {
     fn drop(&mut self) {
-        /// Closes the buffer, also if a destructor run while applying requests panics.
-        struct Close<'a>(&'a crate::protocol::Producer, usize);
-        impl Drop for Close<'_> {
+        /// Closes the buffer and gives the role back, also if a destructor run while applying
+        /// requests panics.
+        struct Close<'a, T, S: Storage<T>>(&'a Buffer<T, S>, usize);
+        impl<T, S: Storage<T>> Drop for Close<'_, T, S> {
             fn drop(&mut self) {
                 // Sends every later `Buffer::try_publish` to its cold path, which answers
                 // `Closed`; the flag stays set for good.
-                self.0.request_flag();
-                // Publishes the close (and gives the role back): consumers drain, then see
-                // `CLOSED`.
-                self.0.publish(self.1 | CLOSED);
+                self.0.producer.request_flag();
+                // Publishes the close: consumers drain, then see `CLOSED`.
+                self.0.producer.publish(self.1 | CLOSED);
+                give_role(&self.0.role);
             }
         }
         let buffer = self.buffer.buffer();
-        let close = Close(&buffer.producer, self.word);
+        let close = Close(buffer, self.word);
         // Subscribers that left or were detached: their units are given back now, not when the
         // buffer goes.
         if buffer.producer.control() & REQUEST != 0 {
@@ -766,9 +777,13 @@ impl<B: BufferRef> Subscriber<B> {
     where
         B::Item: Clone,
     {
-        // A local copy: the compiler need not reload it after the atomic accesses.
-        let word = self.word;
-        if word == self.seen && !self.refresh() {
+        let buffer = self.buffer.buffer();
+        // Read before the atomic accesses below: the compiler need not load them again after.
+        let ring = buffer.ring();
+        // SAFETY: the index was checked when this handle was made.
+        let seat = unsafe { buffer.seat_unchecked(self.index) };
+        let (word, evictable) = (self.word, self.evictable);
+        if word == self.seen && !refresh(&buffer.producer, word, &mut self.seen) {
             // Out of line and finishing the call itself, so that the hot path keeps nothing live
             // across a call.
             return self.try_recv_cold();
@@ -776,13 +791,26 @@ impl<B: BufferRef> Subscriber<B> {
         #[cfg(multicast_bug = "read-before-claim")]
         // Injected bug: look at the value before claiming the position.
         // SAFETY: none; a detach may let the producer give the slot away meanwhile.
-        drop(unsafe { self.buffer.buffer().ring().slot(word).get() }.clone());
-        if !self.evictable || self.seat().claim(word | HELD, ONE) {
-            // SAFETY: below `seen`, so published; ours (tethered: counted and not read;
-            // evictable: claimed).
-            return Ok(unsafe { self.read_at(word) });
+        drop(unsafe { ring.slot(word).get() }.clone());
+        if evictable && !seat.claim(word | HELD, ONE) {
+            return self.try_recv_cold();
         }
-        self.try_recv_cold()
+        // On a panic in `T::clone`: an evictable subscriber gives its claim back (a tethered one
+        // claimed nothing: nothing changed).
+        let unclaim = Unclaim { ring: &ring, seat, word, armed: evictable };
+        // SAFETY: below `seen`, so published; ours (tethered: counted and not read; evictable:
+        // claimed).
+        let (value, spare) = unsafe { ring.read(word) };
+        core::mem::forget(unclaim);
+        let next = word.wrapping_add(ONE);
+        self.word = next;
+        if !evictable {
+            seat.advance(next);
+        }
+        // The original, when we became the last reader after cloning; dropped after the
+        // bookkeeping, as a destructor may panic.
+        drop(spare);
+        Ok(value)
     }
 
     /// When everything seen is read: a look at the producer's write position. Whether more is
@@ -790,12 +818,8 @@ impl<B: BufferRef> Subscriber<B> {
     /// is `UNKNOWN`), whose cold path asks the seat.
     #[inline(always)]
     fn refresh(&mut self) -> bool {
-        let write = self.buffer.buffer().producer.written();
-        if self.word == UNKNOWN || available(write, self.word) == 0 {
-            return false;
-        }
-        self.seen = write & !FLAGS;
-        true
+        let producer = &self.buffer.buffer().producer;
+        refresh(producer, self.word, &mut self.seen)
     }
 
     /// [`try_recv`](Self::try_recv) after a look at the seat and the producer.
@@ -1165,6 +1189,20 @@ impl<B: BufferRef> Subscriber<B> {
     pub fn buffer(&self) -> &Buffer<B::Item, B::Storage> {
         self.buffer.buffer()
     }
+}
+
+/// A subscriber at read word `word` that has read everything it saw (`*seen`) looks at the
+/// producer's write position: whether more is published (then `*seen` moves to it). `false` for
+/// a joining subscriber too (`UNKNOWN`), whose cold path asks its seat.
+#[inline(always)]
+fn refresh(producer: &crate::protocol::Producer, word: usize, seen: &mut usize) -> bool {
+    let write = producer.written() & !FLAGS;
+    // A write word behind the position (which the protocol never shows) publishes nothing.
+    if word == UNKNOWN || (write.wrapping_sub(word) as isize) <= 0 {
+        return false;
+    }
+    *seen = write;
+    true
 }
 
 /// On a panic in `T::clone` of a single read: an evictable subscriber's claim of `word` goes

@@ -6,7 +6,8 @@
 //!
 //! | word | line | contents | written by |
 //! |---|---|---|---|
-//! | write word | producer | position × `ONE`, `LOCKED` (the producer role is held), `CLOSED` | the role holder |
+//! | role | a line of its own | `LOCKED`: the producer role is held | whoever takes and gives back the role |
+//! | write word | producer | position × `ONE`, `CLOSED` | the role holder |
 //! | control | producer | `REQUEST` (top bit), the number of seats *not* counted | requesters set `REQUEST`; the role holder the rest |
 //! | prepared | producer | position × `ONE`: lanes from the write position up to here are prepared | the role holder |
 //! | ops | producer | the membership operations ([`Ops`]), once anyone changed membership | membership calls |
@@ -105,7 +106,7 @@ use core::ptr;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, UnsafeCell};
 use crate::{Buffer, Storage};
 
-/// Write word, bit 0: a call or a `Publisher` holds the producer role.
+/// Role word: a call or a `Publisher` holds the producer role.
 pub(crate) const LOCKED: usize = 1;
 /// Write word, bit 1: the publisher has gone; nothing more will be published.
 pub(crate) const CLOSED: usize = 2;
@@ -409,10 +410,51 @@ impl<'a, T> Ring<'a, T> {
         self.solo_lane(self.index(word)).load(Ordering::Acquire) == 0
     }
 
+    /// Producer: makes the slot of write word `word` ready for a value for `readers` readers
+    /// (1 to `MAX_READERS`), or says it is still held. Solo: checks its lane. Shared: unless
+    /// `*prepared` (the end of the prepared lanes) says it is prepared already, prepares it (see
+    /// [`prepare`](Self::prepare)) and moves `*prepared`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the producer role; `*prepared` is the buffer's prepared end (invariant
+    /// 3), and `word` at most that.
+    #[inline(always)]
+    pub(crate) unsafe fn ready(&self, word: usize, prepared: &mut usize, readers: usize) -> bool {
+        if self.solo {
+            return self.solo_free(word);
+        }
+        if *prepared != word {
+            return true;
+        }
+        // The common case, a whole free word from its first lane (in a loop, `lanes` and `full`
+        // are computed once).
+        let lanes = LANES.min(self.capacity());
+        let (count, lane) = self.lane(self.index(word));
+        if lane == 0 {
+            // Acquire: as in `prepare`.
+            if count.load(Ordering::Acquire) == 0 {
+                // Relaxed: as in `prepare` (nobody holds a lane of a free word).
+                count.store((readers + 1) * ones(0, lanes), Ordering::Relaxed);
+                *prepared = word.wrapping_add(lanes * ONE);
+                return true;
+            }
+        }
+        // SAFETY: the caller's contract; `word` is the end of the prepared lanes.
+        match unsafe { self.prepare(word, readers) } {
+            Some(end) => {
+                *prepared = end;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Producer, shared: prepares the lanes from write word `word` (the end of the prepared
     /// lanes) for `readers` readers (1 to `MAX_READERS`): with the rest of its count word when
     /// that is free too, else this lane alone; returns the new end of the prepared lanes, or
-    /// `None` if the slot is still held. Once per count word in a steady stream: out of line.
+    /// `None` if the slot is still held. Rare: [`ready`](Self::ready) prepares a whole free word
+    /// itself.
     ///
     /// # Safety
     ///
@@ -613,9 +655,16 @@ impl<'a, T> Ring<'a, T> {
         while *next != end {
             let index = (*next / ONE) & mask;
             let lane = index & word_mask;
-            let n = (word_mask + 1 - lane).min(end.wrapping_sub(*next) / ONE);
-            // SAFETY: the caller's contract; `n` stays within one count word.
-            unsafe { self.read_run(index, lane, n, next, f) };
+            let left = end.wrapping_sub(*next) / ONE;
+            if lane == 0 && left >= LANES && word_mask == LANES - 1 {
+                // A whole count word: the common case, with constant lanes.
+                // SAFETY: the caller's contract; the word's `LANES` slots are contiguous.
+                unsafe { self.read_run(index, 0, LANES, next, f) };
+            } else {
+                let n = (word_mask + 1 - lane).min(left);
+                // SAFETY: the caller's contract; `n` stays within one count word.
+                unsafe { self.read_run(index, lane, n, next, f) };
+            }
         }
     }
 
@@ -638,9 +687,10 @@ impl<'a, T> Ring<'a, T> {
     {
         let (count, _) = self.lane(index);
         // Acquire: as in `read`.
-        let last = last_lanes(count.load(Ordering::Acquire)) >> (LANE_BITS * lane);
+        let loaded = count.load(Ordering::Acquire);
+        let last = last_lanes(loaded) >> (LANE_BITS * lane);
         // Gives back what was handed out, also on a panic.
-        let mut run = Run { ring: self, count, first: index, lane, last, done: 0 };
+        let mut run = Run { ring: self, count, loaded, first: index, lane, last, done: 0 };
         // SAFETY: `index + n` is at most the capacity (a count word's slots are contiguous).
         let slots = unsafe { self.slots.get_unchecked(index..index + n) };
         for (i, slot) in slots.iter().enumerate() {
@@ -662,6 +712,8 @@ impl<'a, T> Ring<'a, T> {
 struct Run<'r, 'a, T> {
     ring: &'r Ring<'a, T>,
     count: &'a AtomicUsize,
+    /// The count word as the run loaded it.
+    loaded: usize,
     /// The slot index of the run's first position.
     first: usize,
     /// The lane of the run's first position.
@@ -678,16 +730,20 @@ impl<T> Drop for Run<'_, '_, T> {
         if self.done == 0 {
             return;
         }
-        let ones = ones(self.lane, self.done);
+        let ones = if self.done == LANES { LANE_ONES } else { ones(self.lane, self.done) };
         // Moved-out lanes give back two units (ours and the taker's), the others one.
         let moved = (self.last << (LANE_BITS * self.lane)) & ones;
         // AcqRel: as in `give_shared` (the Release also frees the moved-out lanes, pairing with
         // the producer's Acquire load in `prepare`).
         let before = self.count.fetch_sub(ones + moved, Ordering::AcqRel);
         // Lanes we cloned whose count was `LAST` just before: we turned out their last reader.
-        let turned = last_lanes(before) & ones & !moved;
-        if turned != 0 {
-            self.turned_last(turned);
+        // They were above `LAST` when we loaded the word, so only a word that changed meanwhile
+        // can have one.
+        if before != self.loaded {
+            let turned = last_lanes(before) & ones & !moved;
+            if turned != 0 {
+                self.turned_last(turned);
+            }
         }
     }
 }
@@ -806,6 +862,11 @@ pub struct Seat {
     /// A tethered holder's position (× `ONE`), for observers (`read_position`, `state`); only
     /// that holder writes it.
     pub(crate) progress: AtomicUsize,
+    /// Index-API calls: a write word (flags clear) they saw published, so that a call reads the
+    /// producer's line only once it has read that far. Any call with this index may write it,
+    /// but only with a write word it loaded with Acquire, after the seat's position; the
+    /// producer sets it when it counts the seat at a new position.
+    pub(crate) cache: AtomicUsize,
 }
 
 impl Seat {
@@ -815,6 +876,7 @@ impl Seat {
             Self {
                 word: AtomicUsize::new(if vacant { VACANT } else { 0 }),
                 progress: AtomicUsize::new(0),
+                cache: AtomicUsize::new(0),
             }
         }
     }
@@ -912,6 +974,26 @@ impl Seat {
         }
     }
 
+    /// Index API: whether the seat's cached view of the write position says that the position
+    /// of seat word `word` is published. The cache is trusted only within `capacity` ahead:
+    /// anything else (a view from before the seat was moved, caught up) sends the call to the
+    /// producer's line.
+    #[inline(always)]
+    pub(crate) fn sees(&self, word: usize, capacity: usize) -> bool {
+        // Acquire: pairs with the Release store in `saw` by the call that saw the write word, so
+        // the producer's writes of those slots happen before our read (that call's Acquire load
+        // of the write word synchronised with the producer).
+        let ahead = self.cache.load(Ordering::Acquire).wrapping_sub(word) / ONE;
+        ahead.wrapping_sub(1) < capacity
+    }
+
+    /// Index API: remembers write word `write`, just loaded with Acquire, as the seat's view.
+    #[inline(always)]
+    pub(crate) fn saw(&self, write: usize) {
+        // Release: pairs with the Acquire load in `sees` (see there).
+        self.cache.store(write & !FLAGS, Ordering::Release);
+    }
+
     /// A tethered holder's progress, for observers.
     #[inline(always)]
     pub(crate) fn advance(&self, word: usize) {
@@ -923,7 +1005,7 @@ impl Seat {
 /// The producer's cache line.
 #[derive(Debug)]
 pub struct Producer {
-    /// The write word: position × `ONE`, `LOCKED`, `CLOSED`.
+    /// The write word: position × `ONE`, `CLOSED`.
     pub(crate) word: AtomicUsize,
     /// `REQUEST` and the number of seats the producer does not count (invariant 2).
     pub(crate) control: AtomicUsize,
@@ -987,7 +1069,7 @@ impl Producer {
     }
 
     /// Publishes the write word `word` (flags included): the slots below it are visible to
-    /// consumers. Pairs with the Acquire loads in the consumers' looks and in `lock`.
+    /// consumers. Pairs with the Acquire loads in the consumers' looks.
     #[inline(always)]
     pub(crate) fn publish(&self, word: usize) {
         // Release: as above.
@@ -1003,8 +1085,12 @@ impl Producer {
     }
 }
 
-/// Takes the producer role: returns the write word (`LOCKED` clear), or `None` when another
-/// call or a `Publisher` holds it at this moment.
+/// Takes the producer role: sets `LOCKED` in the role word and returns the write word, or
+/// `None` when another call or a `Publisher` holds the role at this moment.
+///
+/// The role word has a cache line of its own: consumers poll the write word's line, and a
+/// locked instruction on a line that other cores keep reading is far dearer than one on a line
+/// this core owns (the `&self` API's publish takes the role for every value).
 ///
 /// A `fetch_or` that sets `LOCKED`: one `lock bts` on x86. A caller refused because `LOCKED` was
 /// already set writes the value that was there, which changes nothing; being a read-modify-write,
@@ -1014,28 +1100,31 @@ impl Producer {
 /// no-op write, and reports a false positive for `fetch_or`. (Miri and ThreadSanitizer check the
 /// `fetch_or` form in the misuse tests.)
 #[inline(always)]
-pub(crate) fn lock(word: &AtomicUsize) -> Option<usize> {
+pub(crate) fn take_role(role: &AtomicUsize, producer: &Producer) -> Option<usize> {
     #[cfg(not(multicast_loom))]
     {
         // Acquire: pairs with the Release store that ended the previous holder's turn
-        // (`Producer::publish`), so its accesses to the slots and the producer's line happen
-        // before ours.
-        if word.fetch_or(LOCKED, Ordering::Acquire) & LOCKED != 0 {
+        // (`give_role`), so its accesses to the slots and the producer's line happen before ours.
+        if role.fetch_or(LOCKED, Ordering::Acquire) & LOCKED != 0 {
             return None;
         }
-        // Relaxed: the word is ours now; nobody else changes it until we store it back.
-        Some(word.load(Ordering::Relaxed) & !LOCKED)
     }
     #[cfg(multicast_loom)]
     {
-        // Relaxed: only the expected value for the compare-and-swap, which synchronises.
-        let current = word.load(Ordering::Relaxed);
-        if current & LOCKED != 0 {
+        // Acquire: as above. Relaxed on failure: refused, nothing read.
+        if role.compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_err() {
             return None;
         }
-        // Acquire: as above.
-        word.compare_exchange(current, current | LOCKED, Ordering::Acquire, Ordering::Relaxed).ok()
     }
+    // Relaxed: the role is ours, and the Acquire above ordered the last holder's store of it.
+    Some(producer.word.load(Ordering::Relaxed))
+}
+
+/// Gives the producer role back (after any store of the write word).
+#[inline(always)]
+pub(crate) fn give_role(role: &AtomicUsize) {
+    // Release: pairs with the Acquire in `take_role` by the next holder.
+    role.store(0, Ordering::Release);
 }
 
 /// A cache line of its own: `crossbeam_utils::CachePadded`, the maintained successor of the
@@ -1141,17 +1230,18 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     #[cold]
     #[inline(never)]
     fn apply_closed(&self) {
-        // Acquire (in `lock`): pairs with the Release store that closed the buffer (or ended the
-        // previous applier's turn). Someone else holding the role applies our request too.
-        let Some(word) = lock(&self.producer.word) else { return };
+        // Acquire (in `take_role`): pairs with the Release store that gave the role back when the
+        // buffer closed (or ended the previous applier's turn). Someone else holding the role
+        // applies our request too.
+        let Some(word) = take_role(&self.role, &self.producer) else { return };
         /// Gives the role back, also if a destructor run below panics.
-        struct Unlock<'a>(&'a Producer, usize);
+        struct Unlock<'a>(&'a AtomicUsize);
         impl Drop for Unlock<'_> {
             fn drop(&mut self) {
-                self.0.publish(self.1);
+                give_role(self.0);
             }
         }
-        let unlock = Unlock(&self.producer, word);
+        let unlock = Unlock(&self.role);
         // SAFETY: we hold the producer role and `word` is the write word.
         unsafe { self.apply_requests(word & !FLAGS) };
         // `REQUEST` stays set on a closed buffer (see `Publisher::drop`).
@@ -1236,6 +1326,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
                         // only once it learns the position from the compare-and-swap below.
                         seat.advance(word);
                     }
+                    // Index calls start from here too (a view from before is of no use; a stale
+                    // one is not trusted, see `sees`).
+                    seat.saw(word);
                     let counted = word | (current & (HELD | TETHERED));
                     // Release: pairs with the joiner's Acquire `look`, which learns `word`.
                     if seat
