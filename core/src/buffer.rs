@@ -5,8 +5,8 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use crate::protocol::{
-    available, behind, give_role, since, take_role, Padded, Producer, Ring, Seat, CLOSED, FLAGS,
-    HELD, JOINING, MAX_READERS, MEMBERSHIP, ONE, REQUEST, RUNNING, STOPPING, TETHERED, VACANT,
+    available, behind, give_role, since, take_role, Padded, Producer, Ring, Seat, Settle, CLOSED,
+    COLD, FLAGS, HELD, JOINING, MAX_READERS, MEMBERSHIP, ONE, RUNNING, STOPPING, TETHERED, VACANT,
 };
 use crate::{Storage, TryConsumeError, TryPublishError};
 
@@ -314,6 +314,17 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         unsafe { self.storage.seats().get_unchecked(index) }
     }
 
+    /// Gives the producer role back, after the write word `word` was published: once the
+    /// publisher has gone, with a look at what was asked meanwhile (see `release_closed`).
+    #[inline(always)]
+    pub(crate) fn give_role(&self, word: usize) {
+        if word & CLOSED != 0 {
+            self.release_closed(word);
+        } else {
+            give_role(&self.role);
+        }
+    }
+
     /// The readers a value is published for, from a control word without `REQUEST`.
     #[inline(always)]
     pub(crate) fn readers(&self, control: usize) -> usize {
@@ -329,7 +340,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// the control word without `REQUEST` (so at least one reader is counted).
     #[inline(always)]
     pub(crate) unsafe fn reserve(&self, word: usize, control: usize) -> bool {
-        debug_assert!(control & REQUEST == 0 && self.readers(control) != 0);
+        debug_assert!(control & COLD == 0 && self.readers(control) != 0);
         let mut prepared = self.producer.prepared();
         let before = prepared;
         // SAFETY: the caller's contract; `prepared` is the buffer's.
@@ -351,7 +362,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     pub(crate) unsafe fn after_requests(&self, word: usize) -> usize {
         // SAFETY: the caller's contract.
         unsafe { self.apply_if_installed(word) };
-        self.producer.control() & !REQUEST
+        self.producer.control() & !COLD
     }
 
     /// Publishes `value` to every subscribed consumer, or gives it back.
@@ -392,73 +403,88 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         };
         let ring = self.ring();
         let control = self.producer.control();
-        // As in `Publisher::try_publish`. A closed buffer has `REQUEST` set for good (see
+        // As in `Publisher::try_publish`. A closed buffer has `CLOSING` set (see
         // `Publisher::drop`): one test for both.
         let ready = if ring.solo { ring.solo_free(word) } else { self.producer.prepared() != word };
-        if control & REQUEST != 0 || !ready {
+        if control & COLD != 0 || !ready {
             // SAFETY: we hold the producer role and `word` is the write word.
-            return unsafe { self.try_publish_slow(word, value) };
+            match unsafe { self.make_ready(word) } {
+                Ok(true) => {}
+                // Nobody reads it: dropped (the role was given back first).
+                Ok(false) => {
+                    drop(value);
+                    return Ok(());
+                }
+                Err(refused) => return Err(refused.with(value)),
+            }
         }
-        #[cfg(multicast_bug = "publish-before-write")]
-        // Injected bug: advance the write position before the slot is written.
-        self.producer.publish(word.wrapping_add(ONE));
-        // SAFETY: we hold the producer role, and the slot is ready (above).
-        unsafe { ring.fill(word, value) };
-        // Publishes the slot, and ends our hold of the producer role.
-        self.producer.publish(word.wrapping_add(ONE));
+        // SAFETY: we hold the producer role, and the slot is ready (above). Publishing the slot
+        // ends our hold of the producer role.
+        unsafe { self.commit(&ring, word, value) };
         give_role(&self.role);
         Ok(())
     }
 
+    /// Writes `value` into the slot of `word` and publishes it; the next write word.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the producer role, `word` is the write word, `ring` is this buffer's,
+    /// and the slot is ready: its lanes free and, shared, prepared.
+    #[inline(always)]
+    pub(crate) unsafe fn commit(&self, ring: &Ring<'_, T>, word: usize, value: T) -> usize {
+        let next = word.wrapping_add(ONE);
+        #[cfg(multicast_bug = "publish-before-write")]
+        // Injected bug: advance the write position before the slot is written.
+        self.producer.publish(next);
+        // SAFETY: the caller's contract.
+        unsafe { ring.fill(word, value) };
+        self.producer.publish(next);
+        next
+    }
+
     /// [`try_publish`](Self::try_publish) on a closed buffer, with requests to apply, with
-    /// nobody counted, with a count word to prepare or with a full buffer; ends the hold of the
-    /// producer role.
+    /// nobody counted, with a count word to prepare or with a full buffer: `Ok(true)` with the
+    /// slot ready (the role still held); `Ok(false)` when nobody can ever read the value (the
+    /// write position advanced past it, as the seed did, and the role given back: the caller
+    /// drops it); or why not (the role given back).
     ///
     /// # Safety
     ///
     /// The caller holds the producer role for this call and `word` is the write word.
     #[cold]
     #[inline(never)]
-    unsafe fn try_publish_slow(&self, word: usize, value: T) -> Result<(), TryPublishError<T>> {
+    unsafe fn make_ready(&self, word: usize) -> Result<bool, TryPublishError<()>> {
         /// Gives the producer role back when dropped (also if a destructor run while applying
         /// requests panics).
-        struct Unlock<'a>(&'a crate::sync::AtomicUsize);
-        impl Drop for Unlock<'_> {
+        struct Unlock<'a, T, S: Storage<T>>(&'a Buffer<T, S>, usize);
+        impl<T, S: Storage<T>> Drop for Unlock<'_, T, S> {
             fn drop(&mut self) {
-                give_role(self.0);
+                self.0.give_role(self.1);
             }
         }
-        let unlock = Unlock(&self.role);
+        let unlock = Unlock(self, word);
         if word & CLOSED != 0 {
-            return Err(TryPublishError::Closed(value));
+            return Err(TryPublishError::Closed(()));
         }
         let mut control = self.producer.control();
-        if control & REQUEST != 0 {
+        if control & COLD != 0 {
             // SAFETY: the caller's contract.
             control = unsafe { self.after_requests(word) };
         }
         if self.readers(control) == 0 {
-            // Nobody can ever read it: the seed's behaviour is to drop it and advance (and the
-            // prepared end with the write position: nothing is prepared without readers).
+            // Nothing is prepared without readers: the prepared end moves with the position.
             let next = word.wrapping_add(ONE);
             self.producer.set_prepared(next);
             self.producer.publish(next);
-            drop(unlock);
-            drop(value);
-            return Ok(());
+            return Ok(false);
         }
         // SAFETY: the caller's contract; `control` counts readers, without `REQUEST`.
         if !unsafe { self.reserve(word, control) } {
-            return Err(TryPublishError::Full(value));
+            return Err(TryPublishError::Full(()));
         }
-        #[cfg(multicast_bug = "publish-before-write")]
-        // Injected bug: advance the write position before the slot is written.
-        self.producer.publish(word.wrapping_add(ONE));
-        // SAFETY: reserved just now.
-        unsafe { self.ring().fill(word, value) };
-        self.producer.publish(word.wrapping_add(ONE));
-        drop(unlock);
-        Ok(())
+        core::mem::forget(unlock);
+        Ok(true)
     }
 
     /// Takes consumer `index`'s next value: by move if it is the last consumer to read it, as a
@@ -556,10 +582,12 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             JOINING => TryConsumeError::Empty,
             // Told now: its values are given back on this thread (a stop installed the
             // operations); the seat's frontier moves to here, so later calls count from here.
-            STOPPING => match self.settle_if_installed(index, seat, false) {
-                Some(settled) => TryConsumeError::Detached { missed: since(settled, seat) },
-                None => TryConsumeError::Detached { missed: since(write, seat) },
-            },
+            STOPPING => {
+                match self.settle_if_installed(index, crate::protocol::UNKNOWN, Settle::Index) {
+                    Some(settled) => TryConsumeError::Detached { missed: since(settled, seat) },
+                    None => TryConsumeError::Detached { missed: since(write, seat) },
+                }
+            }
             _ => TryConsumeError::Detached { missed: since(write, seat) },
         }
     }
@@ -754,8 +782,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         self.storage.seats().len()
     }
 
-    /// The number of subscribed seats at this moment: those not detached, vacant or still
-    /// joining.
+    /// The number of subscribed seats at this moment: running or joining (asked to be counted
+    /// from the producer's next value), not detached or vacant.
     ///
     /// # Examples
     ///
@@ -908,7 +936,7 @@ impl<T, S: Storage<T>> Drop for Buffer<T, S> {
     fn drop(&mut self) {
         let producer = &self.producer;
         let write = self.observe() & !FLAGS;
-        let readers = self.readers(producer.control() & !REQUEST);
+        let readers = self.readers(producer.control() & !COLD);
         // SAFETY: the buffer is being dropped (`&mut self`): no other reference to it exists, so
         // every value still in a slot was published and not taken by its last reader.
         unsafe { self.ring().drop_values(write, producer.prepared(), readers) };

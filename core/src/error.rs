@@ -68,6 +68,19 @@ impl<T> TryPublishError<T> {
     }
 }
 
+impl TryPublishError<()> {
+    /// The same error, handing `value` back (the slow paths decide why before they have it).
+    #[inline]
+    pub(crate) fn with<T>(self, value: T) -> TryPublishError<T> {
+        match self {
+            Self::Full(()) => TryPublishError::Full(value),
+            Self::Busy(()) => TryPublishError::Busy(value),
+            Self::Disconnected(()) => TryPublishError::Disconnected(value),
+            Self::Closed(()) => TryPublishError::Closed(value),
+        }
+    }
+}
+
 // Written by hand so that neither needs `T: Debug` / `T: Format`: the payload is not shown.
 impl<T> fmt::Debug for TryPublishError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

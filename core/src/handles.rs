@@ -6,8 +6,8 @@ use core::fmt;
 use core::ops::Deref;
 
 use crate::protocol::{
-    available, give_role, since, take_role, Seat, CLOSED, FLAGS, HELD, JOINING, MEMBERSHIP, ONE,
-    REQUEST, RUNNING, STOP, STOPPING, TETHERED, UNKNOWN, VACANT,
+    available, since, take_role, Seat, Settle, CLOSED, CLOSING, COLD, FLAGS, HELD, JOINING,
+    MEMBERSHIP, ONE, RUNNING, STOP, STOPPING, TETHERED, UNKNOWN, VACANT,
 };
 use crate::{Buffer, NoFreeSeat, Storage, TryConsumeError, TryPublishError};
 
@@ -233,7 +233,7 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
         // producer's hold, so its slot writes happen before ours.
         let word = take_role(&this.role, &this.producer)?;
         if word & CLOSED != 0 {
-            give_role(&this.role);
+            this.give_role(word);
             return None;
         }
         Some(Self { buffer, word, lag_limit: None, notify })
@@ -268,61 +268,60 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
         // prepared (once per count word it is not: the slow path prepares the word).
         let ready =
             if ring.solo { ring.solo_free(word) } else { buffer.producer.prepared() != word };
-        if control & REQUEST != 0 || !ready {
-            // Out of line and finishing the call itself, so that the hot path keeps nothing live
-            // across a call.
-            return self.try_publish_slow(value);
+        if control & COLD != 0 || !ready {
+            return self.publish_slow(value);
         }
-        #[cfg(multicast_bug = "publish-before-write")]
-        // Injected bug: advance the write position before the slot is written.
-        buffer.producer.publish(word.wrapping_add(ONE));
-        // SAFETY: we hold the producer role (taken in `new`), and the slot is ready (above).
-        unsafe { ring.fill(word, value) };
-        self.published(word.wrapping_add(ONE));
+        // SAFETY: we hold the producer role (taken in `new`), `word` is the write word, and its
+        // slot is ready (above).
+        self.word = unsafe { buffer.commit(&ring, word, value) };
+        self.notify.notify();
         Ok(())
     }
 
-    /// Publishes up to write word `next` (the role stays ours) and tells.
-    #[inline(always)]
-    fn published(&mut self, next: usize) {
-        self.word = next;
-        self.buffer.buffer().producer.publish(next);
+    /// [`try_publish`](Self::try_publish) when the slot is not ready without further work. Out
+    /// of line and called last, so that the fast path keeps nothing across a call.
+    #[cold]
+    #[inline(never)]
+    fn publish_slow(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
+        if let Err(refused) = self.make_ready() {
+            return Err(refused.with(value));
+        }
+        let buffer = self.buffer.buffer();
+        // SAFETY: as in `try_publish`; `make_ready` made the slot ready.
+        self.word = unsafe { buffer.commit(&buffer.ring(), self.word, value) };
         self.notify.notify();
+        Ok(())
     }
 
     /// [`try_publish`](Self::try_publish) with requests to apply first, nobody subscribed, a
     /// count word to prepare, or a full buffer (then the lag limit, if set, detaches the
-    /// consumers beyond it and it tries once more).
+    /// consumers beyond it and it tries once more): makes the slot of the write word ready, or
+    /// says why it cannot.
     #[cold]
     #[inline(never)]
-    fn try_publish_slow(&mut self, value: B::Item) -> Result<(), TryPublishError<B::Item>> {
+    fn make_ready(&self) -> Result<(), TryPublishError<()>> {
         let buffer = self.buffer.buffer();
         let mut control = buffer.producer.control();
         let mut tried = false;
         loop {
-            if control & REQUEST != 0 {
+            if control & COLD != 0 {
                 // SAFETY: we hold the producer role and `self.word` is the write word.
                 control = unsafe { buffer.after_requests(self.word) };
                 if buffer.readers(control) == 0 {
-                    return Err(TryPublishError::Disconnected(value));
+                    return Err(TryPublishError::Disconnected(()));
                 }
             }
             // SAFETY: as above, and `control` counts readers, without `REQUEST`.
             if unsafe { buffer.reserve(self.word, control) } {
-                break;
+                return Ok(());
             }
             // A second time, nobody is left to detach.
             if tried || !self.make_room() {
-                return Err(TryPublishError::Full(value));
+                return Err(TryPublishError::Full(()));
             }
             tried = true;
-            control = buffer.producer.control() | REQUEST;
+            control = buffer.producer.control() | crate::protocol::REQUEST;
         }
-        let word = self.word;
-        // SAFETY: reserved just now.
-        unsafe { buffer.ring().fill(word, value) };
-        self.published(word.wrapping_add(ONE));
-        Ok(())
     }
 
     /// Detaches the consumers beyond the lag limit, if one is set; whether it detached any.
@@ -380,7 +379,7 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     pub fn subscribers(&mut self) -> usize {
         let buffer = self.buffer.buffer();
         let mut control = buffer.producer.control();
-        if control & REQUEST != 0 {
+        if control & COLD != 0 {
             // SAFETY: we hold the producer role and `self.word` is the write word.
             control = unsafe { buffer.after_requests(self.word) };
         }
@@ -409,7 +408,7 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     pub fn publish_iter<I: Iterator<Item = B::Item>>(&mut self, values: I) -> usize {
         let buffer = self.buffer.buffer();
         let mut control = buffer.producer.control();
-        if control & REQUEST != 0 {
+        if control & COLD != 0 {
             // SAFETY: we hold the producer role and `self.word` is the write word.
             control = unsafe { buffer.after_requests(self.word) };
             if buffer.readers(control) == 0 {
@@ -514,19 +513,21 @@ impl<B: BufferRef, N: Notify> Drop for Publisher<B, N> {
         struct Close<'a, T, S: Storage<T>>(&'a Buffer<T, S>, usize);
         impl<T, S: Storage<T>> Drop for Close<'_, T, S> {
             fn drop(&mut self) {
-                // Sends every later `Buffer::try_publish` to its cold path, which answers
-                // `Closed`; the flag stays set for good.
-                self.0.producer.request_flag();
+                let closed = self.1 | CLOSED;
                 // Publishes the close: consumers drain, then see `CLOSED`.
-                self.0.producer.publish(self.1 | CLOSED);
-                give_role(&self.0.role);
+                self.0.producer.publish(closed);
+                // With a look at what was asked while we closed.
+                self.0.give_role(closed);
             }
         }
         let buffer = self.buffer.buffer();
         let close = Close(buffer, self.word);
-        // Subscribers that left or were detached: their units are given back now, not when the
-        // buffer goes.
-        if buffer.producer.control() & REQUEST != 0 {
+        // From here on whoever asks for something looks itself (or leaves it to the role
+        // holder); what was asked before is applied now: subscribers that left or were
+        // detached give back their units now, not when the buffer goes. SeqCst: with the SeqCst
+        // `fetch_or(REQUEST)` of a requester: one of the two sees the other.
+        let before = buffer.producer.control.fetch_or(CLOSING, crate::sync::Ordering::SeqCst);
+        if before & crate::protocol::REQUEST != 0 {
             // SAFETY: we hold the producer role and `self.word` is the write word.
             unsafe { buffer.after_requests(self.word) };
         }
@@ -726,26 +727,43 @@ impl<B: BufferRef> Subscriber<B> {
         // SAFETY: the index was checked when this handle was made.
         let seat = unsafe { self.buffer.buffer().seat_unchecked(self.index) };
         let mut word = seat.peek();
-        loop {
-            let counted = matches!(word & MEMBERSHIP, RUNNING | STOPPING);
+        let membership = loop {
+            let membership = word & MEMBERSHIP;
             let new = if evictable {
                 // Claims need the position in the seat word.
+                let counted = matches!(membership, RUNNING | STOPPING);
                 let position =
                     if counted && self.word != UNKNOWN { self.word } else { word & !FLAGS };
                 position | (word & FLAGS & !TETHERED)
-            } else {
+            } else if matches!(membership, RUNNING | JOINING) {
+                // A tethered seat is counted without claims (a joining one once the producer
+                // counts it): the producer leaves its stop to it.
                 word | TETHERED
+            } else {
+                // Stopping or detached: what it saw is not its own any more. It reads nothing
+                // before it looks at its seat.
+                break membership;
             };
             match seat.update(word, new) {
-                Ok(()) => break,
+                Ok(()) => break membership,
                 Err(now) => word = now,
             }
-        }
+        };
         self.evictable = evictable;
-        if !evictable && self.word != UNKNOWN {
-            seat.advance(self.word);
+        if !evictable {
+            if matches!(membership, STOPPING | VACANT) {
+                if self.word != UNKNOWN {
+                    self.told = self.word;
+                }
+                self.word = UNKNOWN;
+                self.seen = UNKNOWN;
+            } else if membership == RUNNING {
+                // Observers read a tethered seat's position in its progress (a position it never
+                // learned is the seat word's).
+                seat.advance(if self.word != UNKNOWN { self.word } else { word & !FLAGS });
+            }
         }
-        if evictable && word & MEMBERSHIP == STOPPING {
+        if evictable && membership == STOPPING {
             // The producer may apply the stop now.
             self.buffer.buffer().request();
         }
@@ -777,24 +795,51 @@ impl<B: BufferRef> Subscriber<B> {
     where
         B::Item: Clone,
     {
+        match self.recv_now() {
+            Some(value) => Ok(value),
+            None => self.recv_slow(),
+        }
+    }
+
+    /// [`try_recv`](Self::try_recv) when nothing was seen, the subscriber is joining, or a claim
+    /// was refused (the seat was stopped): a look at the seat and the producer, then once more.
+    /// Bounded: after a successful look a value is ready, and a claim fails only if the seat was
+    /// stopped, which the next look reports. Out of line and called last, so that the fast path
+    /// keeps nothing across a call.
+    #[cold]
+    #[inline(never)]
+    fn recv_slow(&mut self) -> Result<B::Item, TryConsumeError>
+    where
+        B::Item: Clone,
+    {
+        loop {
+            self.look()?;
+            if let Some(value) = self.recv_now() {
+                return Ok(value);
+            }
+        }
+    }
+
+    /// The next value, if it is this subscriber's to read without a look: published (seen, or
+    /// seen now at the producer) and, if evictable, claimed.
+    #[inline(always)]
+    fn recv_now(&mut self) -> Option<B::Item>
+    where
+        B::Item: Clone,
+    {
         let buffer = self.buffer.buffer();
-        // Read before the atomic accesses below: the compiler need not load them again after.
+        // Read before the atomic accesses: the compiler need not load them again.
         let ring = buffer.ring();
         // SAFETY: the index was checked when this handle was made.
         let seat = unsafe { buffer.seat_unchecked(self.index) };
         let (word, evictable) = (self.word, self.evictable);
-        if word == self.seen && !refresh(&buffer.producer, word, &mut self.seen) {
-            // Out of line and finishing the call itself, so that the hot path keeps nothing live
-            // across a call.
-            return self.try_recv_cold();
+        if !ready(&buffer.producer, seat, word, &mut self.seen, evictable) {
+            return None;
         }
         #[cfg(multicast_bug = "read-before-claim")]
-        // Injected bug: look at the value before claiming the position.
-        // SAFETY: none; a detach may let the producer give the slot away meanwhile.
-        drop(unsafe { ring.slot(word).get() }.clone());
-        if evictable && !seat.claim(word | HELD, ONE) {
-            return self.try_recv_cold();
-        }
+        // Injected bug: look at the value before claiming the position (the claim has happened
+        // here; read the next one too, unclaimed).
+        drop(unsafe { ring.slot(word.wrapping_add(ONE)).get() }.clone());
         // On a panic in `T::clone`: an evictable subscriber gives its claim back (a tethered one
         // claimed nothing: nothing changed).
         let unclaim = Unclaim { ring: &ring, seat, word, armed: evictable };
@@ -810,7 +855,7 @@ impl<B: BufferRef> Subscriber<B> {
         // The original, when we became the last reader after cloning; dropped after the
         // bookkeeping, as a destructor may panic.
         drop(spare);
-        Ok(value)
+        Some(value)
     }
 
     /// When everything seen is read: a look at the producer's write position. Whether more is
@@ -820,18 +865,6 @@ impl<B: BufferRef> Subscriber<B> {
     fn refresh(&mut self) -> bool {
         let producer = &self.buffer.buffer().producer;
         refresh(producer, self.word, &mut self.seen)
-    }
-
-    /// [`try_recv`](Self::try_recv) after a look at the seat and the producer.
-    #[cold]
-    #[inline(never)]
-    fn try_recv_cold(&mut self) -> Result<B::Item, TryConsumeError>
-    where
-        B::Item: Clone,
-    {
-        let word = self.claim_after_looking(1)?;
-        // SAFETY: `claim_after_looking` saw the position published and made it ours.
-        Ok(unsafe { self.read_at(word) })
     }
 
     /// The cold paths' step: looks (see [`look`](Self::look)), then claims `count` positions if
@@ -848,48 +881,23 @@ impl<B: BufferRef> Subscriber<B> {
         }
     }
 
-    /// Reads the value at `word`, this subscriber's position, and advances past it.
-    ///
-    /// # Safety
-    ///
-    /// `word` is published and this subscriber holds its unit there (tethered: counted and not
-    /// read; evictable: claimed).
-    #[inline(always)]
-    unsafe fn read_at(&mut self, word: usize) -> B::Item
-    where
-        B::Item: Clone,
-    {
-        let buffer = self.buffer.buffer();
-        let ring = buffer.ring();
-        // On a panic in `T::clone`: an evictable subscriber gives its claim back (a tethered one
-        // claimed nothing: nothing changed).
-        let unclaim = Unclaim { ring: &ring, seat: self.seat(), word, armed: self.evictable };
-        // SAFETY: the caller's contract.
-        let (value, spare) = unsafe { ring.read(word) };
-        core::mem::forget(unclaim);
-        let next = word.wrapping_add(ONE);
-        self.word = next;
-        if !self.evictable {
-            self.seat().advance(next);
-        }
-        // The original, when we became the last reader after cloning; dropped after the
-        // bookkeeping, as a destructor may panic.
-        drop(spare);
-        value
-    }
-
     /// The cold path's look: at the seat (learns a position the producer gave it; a stopped seat
     /// is settled and told), then at the producer's write position. `Ok` once a value is ready
     /// at this subscriber's position (`seen` is past it).
+    #[cold]
+    #[inline(never)]
     fn look(&mut self) -> Result<(), TryConsumeError> {
         let buffer = self.buffer.buffer();
         // SAFETY: the index was checked when this handle was made.
         let seat = unsafe { buffer.seat_unchecked(self.index) };
         let current = seat.look();
         let membership = current & MEMBERSHIP;
-        if self.word == UNKNOWN && self.told == UNKNOWN && matches!(membership, RUNNING | STOPPING)
+        if self.word == UNKNOWN
+            && (membership == RUNNING || (membership == STOPPING && self.told == UNKNOWN))
         {
-            // Joining, now counted by the producer from the position it wrote into the seat.
+            // Joining, now counted by the producer from the position it wrote into the seat (or,
+            // after a rejoin that cancelled a stop, running from its frontier). A stopping seat
+            // that told it already stays unknown: it reads nothing more.
             self.word = current & !FLAGS;
             self.seen = self.word;
             if !self.evictable {
@@ -940,7 +948,7 @@ impl<B: BufferRef> Subscriber<B> {
         self.told = from;
         let write = match current & MEMBERSHIP {
             // A stop installed the operations first.
-            STOPPING => buffer.settle_if_installed(self.index, local, false),
+            STOPPING => buffer.settle_if_installed(self.index, local, Settle::Ack),
             _ => None,
         }
         .unwrap_or_else(|| buffer.observe());
@@ -992,7 +1000,9 @@ impl<B: BufferRef> Subscriber<B> {
             // equal the old one, while the old `seen` would vouch for slots not published at the
             // new one): the next call asks the seat.
             self.word = UNKNOWN;
-        } else if word & TETHERED == 0 {
+        } else if word & TETHERED == 0 || self.word == UNKNOWN {
+            // An untethered seat's position is the frontier; a handle that was told of a detach
+            // has forgotten its own, and the seat's (its last, or the join's) is where it goes on.
             self.word = word & !FLAGS;
             if !self.evictable {
                 seat.advance(self.word);
@@ -1030,33 +1040,41 @@ impl<B: BufferRef> Subscriber<B> {
     /// ```
     #[inline]
     pub fn try_read(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
-        let word = self.word;
-        if (word != self.seen || self.refresh())
-            && (!self.evictable || self.seat().claim(word | HELD, ONE))
-        {
-            return Ok(self.guard(word));
+        match self.read_now() {
+            Some(word) => Ok(ReadGuard { subscriber: self, word }),
+            None => self.read_slow(),
         }
-        self.try_read_cold()
     }
 
-    /// [`try_read`](Self::try_read) after a look.
+    /// [`try_read`](Self::try_read)'s slow path, as [`recv_slow`](Self::recv_slow).
     #[cold]
     #[inline(never)]
-    fn try_read_cold(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
-        let word = self.claim_after_looking(1)?;
-        Ok(self.guard(word))
+    fn read_slow(&mut self) -> Result<ReadGuard<'_, B>, TryConsumeError> {
+        loop {
+            self.look()?;
+            if let Some(word) = self.read_now() {
+                return Ok(ReadGuard { subscriber: self, word });
+            }
+        }
     }
 
-    /// The guard of the value at `word`, this subscriber's published position, whose unit it
-    /// holds (claimed, if evictable); advances past it.
+    /// As [`recv_now`](Self::recv_now), for a guard: the word of the value to read in place
+    /// (this subscriber holds its unit, claimed if evictable); advances past it.
     #[inline(always)]
-    fn guard(&mut self, word: usize) -> ReadGuard<'_, B> {
+    fn read_now(&mut self) -> Option<usize> {
+        let buffer = self.buffer.buffer();
+        // SAFETY: the index was checked when this handle was made.
+        let seat = unsafe { buffer.seat_unchecked(self.index) };
+        let word = self.word;
+        if !ready(&buffer.producer, seat, word, &mut self.seen, self.evictable) {
+            return None;
+        }
         let next = word.wrapping_add(ONE);
         self.word = next;
         if !self.evictable {
-            self.seat().advance(next);
+            seat.advance(next);
         }
-        ReadGuard { subscriber: self, word }
+        Some(word)
     }
 
     /// Takes the values available now (at most `max`, and at most `capacity`), handing each to
@@ -1205,6 +1223,20 @@ fn refresh(producer: &crate::protocol::Producer, word: usize, seen: &mut usize) 
     true
 }
 
+/// Whether the value at `word`, a subscriber's position, is its to read: published (below
+/// `*seen`, or below the producer's write position, which then becomes `*seen`) and, if
+/// `evictable`, claimed in `seat`.
+#[inline(always)]
+fn ready(
+    producer: &crate::protocol::Producer,
+    seat: &Seat,
+    word: usize,
+    seen: &mut usize,
+    evictable: bool,
+) -> bool {
+    (word != *seen || refresh(producer, word, seen)) && (!evictable || seat.claim(word | HELD, ONE))
+}
+
 /// On a panic in `T::clone` of a single read: an evictable subscriber's claim of `word` goes
 /// back to the seat (the next call reads it again), or, if the seat was stopped meanwhile, its
 /// unit is given back.
@@ -1276,23 +1308,27 @@ impl<T> Recv<'_, '_, T> {
 impl<B: BufferRef> Drop for Subscriber<B> {
     fn drop(&mut self) {
         let buffer = self.buffer.buffer();
-        let seat = self.seat();
-        let current = seat.peek();
-        // Leaving, or handing back a stopped seat: settle it (on this thread).
-        if (self.leaves || current & MEMBERSHIP == STOPPING)
-            && buffer.settle_if_installed(self.index, self.word, true).is_some()
+        // SAFETY: the index was checked when this handle was made.
+        let seat = unsafe { buffer.seat_unchecked(self.index) };
+        // Leaving: settle the seat (on this thread). (The operations are installed: it
+        // subscribed or rejoined.)
+        if self.leaves && buffer.settle_if_installed(self.index, self.word, Settle::Leave).is_some()
         {
             return;
         }
-        // Hands the seat back as it is, with this subscriber's position if it was tethered.
-        let mut word = current;
+        let mut current = seat.peek();
         loop {
-            let own = word & TETHERED != 0 && self.word != UNKNOWN;
-            let position = if own { self.word } else { word & !FLAGS };
-            let new = position | (word & MEMBERSHIP);
-            match seat.update(word, new) {
+            // A stopped seat is settled too, whenever the stop comes (a stop installed the
+            // operations): handed back stopping, the producer would skip a tethered one.
+            if current & MEMBERSHIP == STOPPING
+                && buffer.settle_if_installed(self.index, self.word, Settle::Leave).is_some()
+            {
+                return;
+            }
+            // Otherwise handed back as it is, with this subscriber's position if tethered.
+            match seat.hand_back(current, self.word) {
                 Ok(()) => return,
-                Err(now) => word = now,
+                Err(now) => current = now,
             }
         }
     }

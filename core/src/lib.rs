@@ -43,7 +43,7 @@ pub struct State {
     pub capacity: usize,
     /// The number of consumer seats.
     pub consumers: usize,
-    /// The number of subscribed seats (not detached, vacant or joining).
+    /// The number of subscribed seats: running or joining (not detached or vacant).
     pub subscribed: usize,
     /// Whether the publisher has gone ([`Buffer::is_closed`]).
     pub closed: bool,

@@ -652,3 +652,316 @@ fn loom_detach_while_an_index_call_reads() {
         assert_eq!(alive.load(SeqCst), 0, "each value dropped exactly once");
     });
 }
+
+// Models from the adversarial review of the protocol: each failed on the code before its fix.
+
+/// With `std::sync::Arc`, which the handles take as a `BufferRef`.
+mod review {
+    extern crate std;
+
+    use std::sync::Arc;
+
+    use loom::thread;
+
+    use crate::{HeapBuffer, Storage, Subscriber, TryConsumeError};
+
+    /// A tethered subscriber of an index seat is dropped (handed back, not leaving) while the seat is
+    /// detached and the producer looks at the requests. The drop peeks RUNNING, the detach sets STOP,
+    /// the producer skips the (still tethered) stopping seat and clears REQUEST, then the drop's
+    /// compare-and-swap retries and hands the seat back STOPPING, untethered, with no request: no
+    /// one ever applies the stop, and the producer waits for a detached consumer with no holder for
+    /// good.
+    #[test]
+    fn loom_tethered_hand_back_races_an_applied_detach() {
+        loom::model(|| {
+            let buf = Arc::new(HeapBuffer::<usize>::new(1, 1));
+            let sub = Subscriber::new(Arc::clone(&buf), 0).unwrap(); // tethered
+            buf.try_publish(0).unwrap(); // the only slot is full
+            let dropper = thread::spawn(move || drop(sub));
+            assert!(buf.detach(0));
+            let _ = buf.try_publish(1); // the producer looks at the requests
+            dropper.join().unwrap();
+            // Seat 0 is detached and nobody holds it: nothing is counted any more, so a publish
+            // (which applies whatever is pending) drops the value and returns Ok.
+            let third = buf.try_publish(2);
+            assert!(third.is_ok(), "producer still blocked by a detached, unheld seat: {third:?}");
+            assert_eq!(buf.subscribed(), 0);
+        });
+    }
+
+    /// Two index-API calls of a detached index settle it at once (documented as allowed: "nothing is
+    /// duplicated, lost or released twice"). Y loads the write position (1), the producer publishes
+    /// (write 2) before the detach's REQUEST, Z settles the seat to 2 and gives back 0..2, then Y's
+    /// compare-and-swap moves the frontier *back* to 1 and calls `give_back(2, 1)`: a wrapping range
+    /// of ~2^60 positions, releasing units it never held (the first two take seat 0's values).
+    #[test]
+    fn loom_two_index_settlers_move_the_frontier_back() {
+        loom::model(|| {
+            let buf = Arc::new(HeapBuffer::<usize>::new(2, 2));
+            buf.try_publish(0).unwrap();
+            let y = {
+                let buf = Arc::clone(&buf);
+                thread::spawn(move || buf.try_consume(1))
+            };
+            let producer = {
+                let buf = Arc::clone(&buf);
+                thread::spawn(move || buf.try_publish(1).is_ok())
+            };
+            buf.detach(1);
+            let z = buf.try_consume(1);
+            let y = y.join().unwrap();
+            let sent = 1 + usize::from(producer.join().unwrap());
+            let _ = (y, z);
+            let drained: std::vec::Vec<_> = core::iter::from_fn(|| buf.consume(0)).collect();
+            assert_eq!(drained, (0..sent).collect::<std::vec::Vec<_>>(), "seat 0 gets everything");
+        });
+    }
+
+    /// A subscriber leaves (drop) while the producer joins its seat: its settle loads the write
+    /// position (1) first, the producer, which read the control word before the subscribe's
+    /// REQUEST, publishes (write 2), then applies the join at 2; the settle's compare-and-swap then
+    /// finds the seat running at 2, moves it back to 1 and gives back `2..1`: a wrapping range.
+    #[test]
+    fn loom_leave_while_the_producer_joins_the_seat() {
+        loom::model(|| {
+            let buf = Arc::new(HeapBuffer::<usize>::with_seats(4, 2));
+            let mut stays = Subscriber::subscribe(Arc::clone(&buf)).unwrap();
+            buf.try_publish(0).unwrap(); // joins `stays` at 0
+            let leaver = {
+                let buf = Arc::clone(&buf);
+                thread::spawn(move || drop(Subscriber::subscribe(buf).unwrap()))
+            };
+            let sent = 1
+                + usize::from(buf.try_publish(1).is_ok())
+                + usize::from(buf.try_publish(2).is_ok());
+            leaver.join().unwrap();
+            let drained: std::vec::Vec<_> = core::iter::from_fn(|| stays.try_recv().ok()).collect();
+            assert_eq!(drained, (0..sent).collect::<std::vec::Vec<_>>());
+            assert!(matches!(stays.try_recv(), Err(TryConsumeError::Empty)));
+        });
+    }
+
+    /// An index-API call finds detached index 1 stopping and settles it, while `Subscriber::new`
+    /// takes the same seat (tethered) between the call's look and its compare-and-swap. The settle
+    /// keeps `HELD`, drops `TETHERED`, and, the word having been tethered, starts from `local`, which
+    /// for an index call is the seat word *with its flags* (`refused` passes the word it saw):
+    /// `give_back(0 | STOP, 1)` never meets its end. (With a clean `from` it would still give back
+    /// the units the new tethered holder reads without claiming.)
+    #[test]
+    fn loom_index_settle_races_a_new_tethered_holder() {
+        loom::model(|| {
+            let buf = Arc::new(HeapBuffer::<usize>::new(2, 2));
+            buf.try_publish(0).unwrap();
+            assert!(buf.detach(1)); // stopping, not applied (nothing published since)
+            let y = {
+                let buf = Arc::clone(&buf);
+                thread::spawn(move || buf.try_consume(1))
+            };
+            let s = {
+                let buf = Arc::clone(&buf);
+                thread::spawn(move || {
+                    let mut sub = Subscriber::new(Arc::clone(&buf), 1);
+                    let got = sub.as_mut().map(|sub| sub.try_recv());
+                    (got, sub)
+                })
+            };
+            let y = y.join().unwrap();
+            let (got, sub) = s.join().unwrap();
+            let _ = (y, got);
+            drop(sub);
+            assert_eq!(buf.consume(0), Some(0));
+        });
+    }
+
+    /// A value that counts the live instances.
+    #[derive(Debug)]
+    struct Live(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Live {
+        fn new(alive: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Self {
+            alive.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Self(alive.clone())
+        }
+    }
+
+    impl Clone for Live {
+        fn clone(&self) -> Self {
+            Self::new(&self.0)
+        }
+    }
+
+    impl Drop for Live {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A detach while the publisher is dropped: `Publisher::drop` reads the control word (no
+    /// REQUEST yet), the detach sets STOP and REQUEST and then sees the buffer not closed yet (so it
+    /// leaves the request to the producer), and the publisher publishes CLOSED. Nobody applies the
+    /// request: the detached seat keeps its units, so after the other consumer has read the value
+    /// it is still alive in its slot (it was cloned, not moved), until the buffer is dropped.
+    #[test]
+    fn loom_detach_while_the_publisher_closes_is_never_applied() {
+        loom::model(|| {
+            let alive = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let buf = Arc::new(HeapBuffer::<Live>::new(2, 2));
+            let mut publisher = crate::Publisher::new(Arc::clone(&buf)).unwrap();
+            publisher.try_publish(Live::new(&alive)).unwrap();
+            let closer = thread::spawn(move || drop(publisher));
+            assert!(buf.detach(1));
+            closer.join().unwrap();
+            drop(buf.consume(0).unwrap());
+            assert_eq!(
+                alive.load(std::sync::atomic::Ordering::SeqCst),
+                0,
+                "the only remaining consumer read the value, yet it is still held (seat word {:#x})",
+                buf.storage.seats()[1].peek()
+            );
+        });
+    }
+
+    /// A value whose first clone panics (while `armed`).
+    #[derive(Debug)]
+    struct Bomb(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+    impl Clone for Bomb {
+        fn clone(&self) -> Self {
+            if self.0.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                panic!("clone panics (review test)");
+            }
+            Self(self.0.clone())
+        }
+    }
+
+    /// Index 1's first call clones the value (seat 0 has not read it), the clone panics, and the
+    /// `Unclaim` guard puts the position back with a *Relaxed* compare-and-swap. A second thread
+    /// claims it again (Relaxed), finds itself the last reader (seat 0 read meanwhile, on another
+    /// thread) and moves the value out and frees the slot; the producer then overwrites the slot.
+    /// Nothing orders the first thread's read of the slot (its clone) before that write: a data race
+    /// (loom: causality violation on the slot).
+    #[test]
+    fn loom_unclaim_after_a_panicking_clone_does_not_order_the_read() {
+        loom::model(|| {
+            let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+            let buf = Arc::new(HeapBuffer::<Bomb>::new(1, 2));
+            buf.try_publish(Bomb(armed.clone())).unwrap();
+            let t1 = {
+                let buf = Arc::clone(&buf);
+                thread::spawn(move || {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        buf.try_consume(1).is_ok()
+                    }));
+                    r.unwrap_or(false)
+                })
+            };
+            let t2 = {
+                let buf = Arc::clone(&buf);
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            buf.try_consume(1).is_ok()
+                        }));
+                        if matches!(r, Ok(true)) {
+                            return true;
+                        }
+                        thread::yield_now();
+                    }
+                    false
+                })
+            };
+            thread::yield_now();
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| buf.try_consume(0)));
+            let _ = t2.join().unwrap();
+            // The producer reuses the slot once both seats gave it back.
+            let _ = buf.try_publish(Bomb(armed.clone()));
+            let _ = t1.join().unwrap();
+        });
+    }
+
+    /// A tethered subscriber turns evictable while it is detached and the producer publishes: each
+    /// value dropped exactly once, seat 0 gets everything, the subscriber reads a prefix in order.
+    #[test]
+    fn loom_set_evictable_true_while_detached() {
+        loom::model(|| {
+            let alive = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let buf = Arc::new(HeapBuffer::<Live>::new(2, 2));
+            let mut sub = Subscriber::new(Arc::clone(&buf), 1).unwrap();
+            buf.try_publish(Live::new(&alive)).unwrap();
+            let reader = thread::spawn(move || {
+                let first = sub.try_recv().is_ok();
+                sub.set_evictable(true);
+                let second = sub.try_recv();
+                (first, second.is_ok(), sub)
+            });
+            assert!(buf.detach(1));
+            let sent = 1 + usize::from(buf.try_publish(Live::new(&alive)).is_ok());
+            let (_first, _second, mut sub) = reader.join().unwrap();
+            while sub.try_recv().is_ok() {}
+            let mut n = 0;
+            while buf.try_consume(0).is_ok() {
+                n += 1;
+            }
+            assert_eq!(n, sent);
+            drop(sub);
+            drop(buf);
+            assert_eq!(alive.load(std::sync::atomic::Ordering::SeqCst), 0);
+        });
+    }
+
+    /// `Buffer::rejoin` cancels a stop while the producer applies it: the index reads a
+    /// gap-free suffix, every value is dropped once.
+    #[test]
+    fn loom_rejoin_cancel_races_the_apply() {
+        loom::model(|| {
+            let alive = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let buf = Arc::new(HeapBuffer::<Live>::new(2, 2));
+            buf.try_publish(Live::new(&alive)).unwrap();
+            assert!(buf.detach(1));
+            let rejoiner = {
+                let buf = Arc::clone(&buf);
+                thread::spawn(move || buf.rejoin(1))
+            };
+            let sent = 1 + usize::from(buf.try_publish(Live::new(&alive)).is_ok());
+            let _ = rejoiner.join().unwrap();
+            let _ = buf.try_publish(Live::new(&alive)); // applies a pending join
+            let mut n0 = 0;
+            while buf.try_consume(0).is_ok() {
+                n0 += 1;
+            }
+            assert!(n0 >= sent);
+            while buf.try_consume(1).is_ok() {}
+            drop(buf);
+            assert_eq!(alive.load(std::sync::atomic::Ordering::SeqCst), 0);
+        });
+    }
+
+    /// A tethered leaver that has read part of what it was counted for is dropped while it is
+    /// detached and the producer publishes: every value dropped once, the stayer gets everything.
+    #[test]
+    fn loom_tethered_leaver_races_detach_and_publish() {
+        loom::model(|| {
+            let alive = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let buf = Arc::new(HeapBuffer::<Live>::with_seats(2, 2));
+            let mut stays = Subscriber::new(Arc::clone(&buf), 0).unwrap();
+            let mut leaves = Subscriber::new(Arc::clone(&buf), 1).unwrap();
+            assert!(stays.rejoin() && leaves.rejoin()); // both tethered, both leave on drop
+            buf.try_publish(Live::new(&alive)).unwrap(); // joins both at 0
+            buf.try_publish(Live::new(&alive)).unwrap();
+            assert!(leaves.try_recv().is_ok());
+            let leaver = thread::spawn(move || drop(leaves));
+            buf.detach(1);
+            let sent = 2 + usize::from(buf.try_publish(Live::new(&alive)).is_ok());
+            leaver.join().unwrap();
+            let _ = buf.try_publish(Live::new(&alive)).map(|()| ()).is_ok();
+            let mut n = 0;
+            while stays.try_recv().is_ok() {
+                n += 1;
+            }
+            assert!(n >= sent);
+            drop(stays);
+            drop(buf);
+            assert_eq!(alive.load(std::sync::atomic::Ordering::SeqCst), 0);
+        });
+    }
+}

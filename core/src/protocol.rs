@@ -8,7 +8,7 @@
 //! |---|---|---|---|
 //! | role | a line of its own | `LOCKED`: the producer role is held | whoever takes and gives back the role |
 //! | write word | producer | position × `ONE`, `CLOSED` | the role holder |
-//! | control | producer | `REQUEST` (top bit), the number of seats *not* counted | requesters set `REQUEST`; the role holder the rest |
+//! | control | producer | `REQUEST` (top bit), `CLOSING`, the number of seats *not* counted | requesters set `REQUEST`; the role holder the rest |
 //! | prepared | producer | position × `ONE`: lanes from the write position up to here are prepared | the role holder |
 //! | ops | producer | the membership operations ([`Ops`]), once anyone changed membership | membership calls |
 //! | seat word | seat | position × `ONE`, `HELD`, `TETHERED`, `STOP`, `OUT` | see *Seats* |
@@ -136,8 +136,13 @@ pub(crate) const FLAGS: usize = 15;
 pub(crate) const ONE: usize = 16;
 
 /// Control word, top bit: the producer must look at the seats before its next value (a seat
-/// asked for something), or nobody is counted, or the buffer is closed.
+/// asked for something), or nobody is counted.
 pub(crate) const REQUEST: usize = !(usize::MAX >> 1);
+/// Control word, next bit: the publisher has gone (set before `CLOSED` is published); from then
+/// on, whoever asks for something looks at the seats itself (see `Buffer::request`).
+pub(crate) const CLOSING: usize = REQUEST >> 1;
+/// The control bits that send the producer to its slow path.
+pub(crate) const COLD: usize = REQUEST | CLOSING;
 
 /// A handle's local position while it does not know it (joining): never a clean position, so
 /// `seen == word` for it sends every call to the cold path.
@@ -499,8 +504,8 @@ impl<'a, T> Ring<'a, T> {
     #[inline(always)]
     pub(crate) unsafe fn fill(&self, word: usize, value: T) {
         let index = self.index(word);
-        // SAFETY: reserved: free, and we hold the producer role.
-        unsafe { self.slot(word).write(value) };
+        // SAFETY: reserved: free, and we hold the producer role; `index` is below the capacity.
+        unsafe { self.slots.get_unchecked(index).write(value) };
         if self.solo {
             // Relaxed: published by the write word's Release store.
             self.solo_lane(index).store(LAST as Lane, Ordering::Relaxed);
@@ -913,14 +918,14 @@ impl Seat {
     /// running there.
     #[inline(always)]
     pub(crate) fn claim(&self, expect: usize, count: usize) -> bool {
-        // Relaxed: who gives back each unit is decided by the seat word's modification order
-        // alone (a stop is a read-modify-write on it too); the slots are ordered by the write
-        // word and their lanes.
+        // Who gives back each unit is decided by the seat word's modification order alone (a
+        // stop is a read-modify-write on it too). Acquire: pairs with the Release `unclaim` of a
+        // call whose clone panicked, so its read of the slot happens before our move-out.
         self.word
             .compare_exchange(
                 expect,
                 expect.wrapping_add(count),
-                Ordering::Relaxed,
+                Ordering::Acquire,
                 Ordering::Relaxed,
             )
             .is_ok()
@@ -932,8 +937,10 @@ impl Seat {
     /// the units itself.
     #[cold]
     pub(crate) fn unclaim(&self, claimed: usize, back: usize) -> bool {
-        // Relaxed: as in `claim`.
-        self.word.compare_exchange(claimed, back, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        // Release: pairs with the Acquire `claim` of the next caller (and the Acquire looks of
+        // the producer and of a settler), so our read of the slot (the clone that panicked)
+        // happens before whoever then takes the value.
+        self.word.compare_exchange(claimed, back, Ordering::Release, Ordering::Relaxed).is_ok()
     }
 
     /// Stops the seat (`detach`): returns the seat word before. A running seat becomes stopping
@@ -954,7 +961,9 @@ impl Seat {
     }
 
     /// Takes the seat for a `Subscriber`: its word before (not held), or `None` if something
-    /// holds it. `tethered` marks the holder as claiming nothing.
+    /// holds it. `tethered` marks the holder as claiming nothing. Out of line and not generic:
+    /// one copy however many handles a firmware makes.
+    #[inline(never)]
     pub(crate) fn take(&self, tethered: bool) -> Option<usize> {
         let mut seat = self.peek();
         loop {
@@ -992,6 +1001,17 @@ impl Seat {
     pub(crate) fn saw(&self, write: usize) {
         // Release: pairs with the Acquire load in `sees` (see there).
         self.cache.store(write & !FLAGS, Ordering::Release);
+    }
+
+    /// A holder hands back the seat it found as `word` (a stopping one is settled instead), as
+    /// it is, with `local` as its position if it was tethered (then the
+    /// seat word's own position is stale); the word now if it changed meanwhile. Out of line and
+    /// not generic, as `take`.
+    #[inline(never)]
+    pub(crate) fn hand_back(&self, word: usize, local: usize) -> Result<(), usize> {
+        let own = word & TETHERED != 0 && local != UNKNOWN;
+        let position = if own { local } else { word & !FLAGS };
+        self.update(word, position | (word & MEMBERSHIP))
     }
 
     /// A tethered holder's progress, for observers.
@@ -1053,12 +1073,14 @@ impl Producer {
         self.prepared.store(prepared, Ordering::Relaxed);
     }
 
-    /// Marks a request (the requester changed its seat word first) for the producer's next look.
+    /// Marks a request (the requester changed its seat word first) for the producer's next
+    /// look; whether the publisher has gone (`CLOSING`), so that the requester must look itself.
     #[inline]
-    pub(crate) fn request(&self) {
+    pub(crate) fn request(&self) -> bool {
         // Release: pairs with the Acquire `fetch_and` in `apply_requests`, after the requester's
-        // change of its seat word.
-        self.control.fetch_or(REQUEST, Ordering::Release);
+        // change of its seat word. SeqCst: with the SeqCst `fetch_or(CLOSING)` of a closing
+        // publisher (one of the two sees the other) and with `release_closed`.
+        self.control.fetch_or(REQUEST, Ordering::SeqCst) & CLOSING != 0
     }
 
     /// Sets `REQUEST` for the role holder's own next look (or for good, on a closed buffer).
@@ -1155,6 +1177,17 @@ impl<T> core::ops::Deref for Padded<T> {
     }
 }
 
+/// Who settles a seat (see [`Buffer::settle`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Settle {
+    /// An index-API call that finds its seat stopping: only a seat nobody holds.
+    Index,
+    /// The holder, told of its detach: keeps holding the seat.
+    Ack,
+    /// The holder, leaving: lets go of the seat.
+    Leave,
+}
+
 /// The membership operations: reached only through the pointer in [`Producer::ops`], which the
 /// membership calls install ([`Buffer::install_ops`]), so that firmware with fixed consumers
 /// links none of them. The buffer is passed as a type-erased pointer (the table is `'static`
@@ -1163,7 +1196,7 @@ pub(crate) struct Ops {
     /// Producer: applies the seats' requests before it publishes at write word `word`.
     apply: unsafe fn(*const (), usize),
     /// A holder settles its seat (see [`Buffer::settle`]).
-    settle: unsafe fn(*const (), usize, usize, bool) -> usize,
+    settle: unsafe fn(*const (), usize, usize, Settle) -> usize,
 }
 
 impl<T, S: Storage<T>> Buffer<T, S> {
@@ -1209,44 +1242,76 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         &self,
         index: usize,
         local: usize,
-        leave: bool,
+        how: Settle,
     ) -> Option<usize> {
+        // The caller saw the seat stopping, perhaps with a Relaxed load (or a failed
+        // compare-and-swap): this Acquire look reads the stop or a later read-modify-write of the
+        // seat word, so it pairs with the stop's Release and the `install_ops` before the stop
+        // happens before the `ops` load below.
+        let _ = self.storage.seats()[index].look();
         let ops = self.ops()?;
         // SAFETY: the table belongs to this buffer's type.
-        Some(unsafe { (ops.settle)(self as *const Self as *const (), index, local, leave) })
+        Some(unsafe { (ops.settle)(self as *const Self as *const (), index, local, how) })
     }
 
     /// Asks the producer to look at the seats (after a change of one, with the membership
-    /// operations installed). Once the buffer is closed there is no producer to look: the caller
-    /// takes the free producer role and applies the requests itself.
+    /// operations installed). Once the publisher has gone there is no producer to look: the
+    /// caller takes the free producer role and applies the requests itself (or, if someone holds
+    /// the role, leaves them to it: see `release_closed`).
     pub(crate) fn request(&self) {
-        self.producer.request();
-        if self.observe() & CLOSED != 0 {
+        if self.producer.request() {
             self.apply_closed();
         }
     }
 
-    /// [`request`](Self::request) on a closed buffer.
+    /// [`request`](Self::request) once the publisher has gone.
     #[cold]
     #[inline(never)]
     fn apply_closed(&self) {
-        // Acquire (in `take_role`): pairs with the Release store that gave the role back when the
-        // buffer closed (or ended the previous applier's turn). Someone else holding the role
-        // applies our request too.
-        let Some(word) = take_role(&self.role, &self.producer) else { return };
-        /// Gives the role back, also if a destructor run below panics.
-        struct Unlock<'a>(&'a AtomicUsize);
-        impl Drop for Unlock<'_> {
+        // SeqCst: see `release_closed`. (Also Acquire: pairs with the Release that gave the role
+        // back, so the last holder's accesses happen before ours.)
+        if self.role.fetch_or(LOCKED, Ordering::SeqCst) & LOCKED != 0 {
+            return;
+        }
+        // Relaxed: ordered by the role's Acquire above.
+        let word = self.producer.word.load(Ordering::Relaxed);
+        self.apply_and_release_closed(word);
+    }
+
+    /// Applies the requests with the role held, then gives the role back (see
+    /// `release_closed`), also if a destructor panics.
+    fn apply_and_release_closed(&self, word: usize) {
+        /// Gives the role back when dropped.
+        struct Release<'a, T, S: Storage<T>>(&'a Buffer<T, S>, usize);
+        impl<T, S: Storage<T>> Drop for Release<'_, T, S> {
             fn drop(&mut self) {
-                give_role(self.0);
+                self.0.release_closed(self.1);
             }
         }
-        let unlock = Unlock(&self.role);
+        let release = Release(self, word);
         // SAFETY: we hold the producer role and `word` is the write word.
         unsafe { self.apply_requests(word & !FLAGS) };
-        // `REQUEST` stays set on a closed buffer (see `Publisher::drop`).
-        self.producer.request_flag();
-        drop(unlock);
+        drop(release);
+    }
+
+    /// Gives the producer role back once the publisher has gone (or is going). A request made
+    /// while we held the role found it taken and was left to us: by the SeqCst order of its
+    /// `fetch_or` on the control word and of its `fetch_or` on the role, against our `swap` of
+    /// the role and our load of the control word, either its take of the role comes after our
+    /// swap (it applies itself), or our load sees its request (we take the role again and
+    /// apply).
+    pub(crate) fn release_closed(&self, word: usize) {
+        // SeqCst: see above. (Also Release: pairs with the next holder's Acquire.)
+        self.role.swap(0, Ordering::SeqCst);
+        // SeqCst: see above.
+        if self.producer.control.load(Ordering::SeqCst) & REQUEST == 0 {
+            return;
+        }
+        // SeqCst: as in `apply_closed`.
+        if self.role.fetch_or(LOCKED, Ordering::SeqCst) & LOCKED != 0 {
+            return;
+        }
+        self.apply_and_release_closed(word);
     }
 
     /// # Safety
@@ -1260,9 +1325,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// # Safety
     ///
     /// `buffer` points to a live `Buffer<T, S>`; as for `settle`.
-    unsafe fn settle_erased(buffer: *const (), index: usize, local: usize, leave: bool) -> usize {
+    unsafe fn settle_erased(buffer: *const (), index: usize, local: usize, how: Settle) -> usize {
         // SAFETY: the caller's contract.
-        unsafe { (*(buffer as *const Self)).settle(index, local, leave) }
+        unsafe { (*(buffer as *const Self)).settle(index, local, how) }
     }
 
     /// The producer's look at the seats' requests: a stopping seat (not tethered) is no longer
@@ -1288,7 +1353,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         // Acquire: pairs with the Release `fetch_or` in `request`, which comes after the
         // requester's change of its seat word: we see that change below. (Our own changes of the
         // count below are read-modify-writes, so a request made meanwhile stays set.)
-        let uncounted = producer.control.fetch_and(!REQUEST, Ordering::Acquire) & !REQUEST;
+        let control = producer.control.fetch_and(!REQUEST, Ordering::Acquire);
+        let uncounted = control & !COLD;
         let seats = self.storage.seats();
         let ring = self.ring();
         ring.unprepare(word, producer.prepared(), seats.len() - uncounted);
@@ -1346,8 +1412,11 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             }
         }
         core::mem::forget(again);
-        // With a seat left for later, or none counted, the next publish comes here again.
-        if deferred || producer.control() & !REQUEST == seats.len() {
+        // With a seat left for later, or none counted, the next publish comes here again (none
+        // counted does not matter once closed: the closed path comes here while anything is
+        // asked).
+        let nobody = producer.control() & !COLD == seats.len() && control & CLOSING == 0;
+        if deferred || nobody {
             producer.request_flag();
         }
     }
@@ -1358,22 +1427,27 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// the producer gives back, and may drop, only what is published meanwhile), then asks the
     /// producer to stop counting it. With `leave` it also lets go of the seat: a counted seat is
     /// left stopping, a joining one vacant. Returns the write position it settled at.
-    fn settle(&self, index: usize, local: usize, leave: bool) -> usize {
+    fn settle(&self, index: usize, local: usize, how: Settle) -> usize {
         let seat = self.seat(index);
         let ring = self.ring();
-        // Acquire: as in `Producer::written`: we may drop values published up to here.
-        let mut write = self.producer.written() & !FLAGS;
-        let mut current = seat.peek();
-        let (from, hold) = loop {
+        let leave = how == Settle::Leave;
+        // A holder passes its position (`UNKNOWN` if it never learned it); an index-API caller,
+        // which holds nothing, passes `UNKNOWN` too and settles only a seat nobody holds.
+        let mut current = seat.look();
+        let (from, hold, mut write) = loop {
+            // Loaded after the seat word (Acquire), so it is at or after any frontier in it (a
+            // frontier only moves to published positions). Acquire: as in
+            // `Producer::written`: we may drop values published up to here.
+            let write = self.producer.written() & !FLAGS;
             // A leave settles a running seat too; an ack only a stopping one (the producer may
-            // have applied the stop meanwhile, or a rejoin cancelled it: nothing to settle).
+            // have applied the stop meanwhile, a rejoin cancelled it, or, for an index seat, a
+            // holder took it: nothing to settle).
             let counted = match current & MEMBERSHIP {
-                STOPPING => true,
+                STOPPING => how != Settle::Index || current & HELD == 0,
                 RUNNING => leave,
                 _ => false,
             };
-            // Kept by an ack (of a holder, or of an index-API seat that nobody holds); not by a
-            // leave.
+            // Kept by an ack; not by a leave.
             let hold = if leave { 0 } else { current & HELD };
             let new = if counted {
                 write | STOPPING | hold
@@ -1391,12 +1465,17 @@ impl<T, S: Storage<T>> Buffer<T, S> {
                     } else {
                         current & !FLAGS
                     };
-                    break (from, hold);
+                    break (from, hold, write);
                 }
                 Ok(()) => return write,
-                Err(now) => current = now,
+                Err(_) => current = seat.look(),
             }
         };
+        debug_assert!(from & FLAGS == 0, "settling from a position with flags: {from:#x}");
+        debug_assert!(
+            (write.wrapping_sub(from) as isize) >= 0,
+            "settling from a frontier ahead of the write position"
+        );
         // Asked before the destructors below run, so that a panicking one cannot leave the seat
         // counted for good. The producer gives back only from the new frontier on.
         self.request();

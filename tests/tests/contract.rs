@@ -162,3 +162,57 @@ fn recv_batch_takes_everything_available_now() {
     assert_eq!(sub.recv_batch(usize::MAX, |v| got.push(v)), Ok(5));
     assert_eq!(got, [1, 2, 3, 4, 5]);
 }
+
+// From the adversarial review of the protocol: each failed on the code before its fix.
+
+/// An evictable subscriber that has seen more than it read is detached and the producer applies
+/// the stop (giving back, and here dropping, the unread values). Switching it to tethered
+/// (`set_evictable(false)`) before it looks keeps its stale `seen`, and a tethered hot path reads
+/// without claiming: it reads a slot whose unit the producer gave back already (double take of
+/// the same value: use after free / double drop).
+#[test]
+fn switching_to_tethered_after_an_applied_detach_reads_nothing_given_back() {
+    let buf = HeapBuffer::<String>::with_seats(4, 1);
+    let mut publisher = buf.publisher().unwrap();
+    let mut sub = buf.subscribe().unwrap(); // evictable
+    assert_eq!(publisher.subscribers(), 1);
+    publisher.try_publish("a".to_string()).unwrap();
+    publisher.try_publish("b".to_string()).unwrap();
+    assert_eq!(sub.try_recv().as_deref(), Ok("a")); // its look saw "b" published too
+    assert!(buf.detach(0));
+    // The producer applies the stop: gives back (and drops) "b" for the detached seat.
+    assert_eq!(publisher.subscribers(), 0);
+    sub.set_evictable(false);
+    let got = sub.try_recv();
+    assert!(matches!(got, Err(TryConsumeError::Detached { .. })), "got {got:?}");
+}
+
+/// The same in a shared buffer (2 seats), where the second read clones a dropped value.
+#[test]
+fn switching_to_tethered_after_an_applied_detach_reads_nothing_given_back_shared() {
+    let buf = HeapBuffer::<String>::with_seats(4, 2);
+    let mut publisher = buf.publisher().unwrap();
+    let mut other = buf.subscribe().unwrap();
+    let mut sub = buf.subscribe().unwrap(); // evictable
+    assert_eq!(publisher.subscribers(), 2);
+    publisher.try_publish("a".to_string()).unwrap();
+    publisher.try_publish("b".to_string()).unwrap();
+    assert_eq!(sub.try_recv().as_deref(), Ok("a"));
+    assert!(buf.detach(sub.index()));
+    assert_eq!(publisher.subscribers(), 1);
+    // The other consumer reads "b": it is the last holder now, and takes it by move.
+    assert_eq!(other.try_recv().as_deref(), Ok("a"));
+    assert_eq!(other.try_recv().as_deref(), Ok("b"));
+    sub.set_evictable(false);
+    let got = sub.try_recv();
+    assert!(matches!(got, Err(TryConsumeError::Detached { .. })), "got {got:?}");
+}
+
+/// A joining seat counts as subscribed from the moment `subscribe()` returns (as documented).
+#[test]
+fn a_joining_seat_counts_as_subscribed() {
+    let buf = HeapBuffer::<u32>::with_seats(4, 2);
+    let _joining = buf.subscribe().unwrap(); // the producer has not counted it yet
+    assert_eq!(buf.state().subscribed, 1);
+    assert_eq!(buf.subscribed(), 1);
+}

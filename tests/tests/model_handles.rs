@@ -114,6 +114,11 @@ enum Op {
     Rejoin {
         c: usize,
     },
+    /// `Subscriber::set_evictable` (handles; nothing for the index API).
+    SetEvictable {
+        c: usize,
+        evictable: bool,
+    },
 }
 
 fn ops(consumers: usize) -> impl Strategy<Value = Vec<Op>> {
@@ -129,7 +134,8 @@ fn ops(consumers: usize) -> impl Strategy<Value = Vec<Op>> {
         3 => (c.clone(), 0..6usize, prop::option::of(0..4usize), prop::bool::weighted(0.2))
             .prop_map(|(c, max, panic_at, clone_panics)| Op::Batch { c, max, panic_at, clone_panics }),
         1 => c.clone().prop_map(|c| Op::Detach { c }),
-        1 => c.prop_map(|c| Op::Rejoin { c }),
+        1 => c.clone().prop_map(|c| Op::Rejoin { c }),
+        1 => (c, any::<bool>()).prop_map(|(c, evictable)| Op::SetEvictable { c, evictable }),
     ];
     prop::collection::vec(op, 0..120)
 }
@@ -166,6 +172,11 @@ struct Consumer {
     /// Counted after a rejoin, and it has not called since: it does not know its position, so
     /// its next call looks at its seat (and sees a detach) first.
     fresh: bool,
+    /// The seat is marked tethered (the producer leaves its stop to the holder): a tethered
+    /// handle's seat while it is counted or joining.
+    seat_tethered: bool,
+    /// Turned tethered while stopped: it reads nothing before it looks at its seat.
+    blind: bool,
 }
 
 struct Model {
@@ -222,7 +233,7 @@ impl Model {
     fn apply(&mut self) -> bool {
         for c in 0..self.consumers.len() {
             match self.consumers[c].member {
-                Member::Stopping if self.consumers[c].mode != Mode::Tethered => {
+                Member::Stopping if !self.consumers[c].seat_tethered => {
                     self.consumers[c].member = Member::Out;
                     if self.give_back(c) {
                         return true;
@@ -266,7 +277,7 @@ impl Model {
         if consumer.seen - consumer.read < max.max(1) {
             consumer.seen = len;
         }
-        let fresh = std::mem::replace(&mut consumer.fresh, false);
+        let fresh = std::mem::replace(&mut consumer.fresh, false) || consumer.blind;
         let look = match consumer.member {
             Member::Joining => return Expect::Empty,
             Member::Out | Member::Settled => true,
@@ -297,6 +308,8 @@ impl Model {
         let since = self.consumers[c].told;
         if self.consumers[c].member == Member::Stopping {
             self.consumers[c].member = Member::Settled;
+            // Settled: no longer tethered (the producer applies it).
+            self.consumers[c].seat_tethered = false;
             exploded = self.give_back(c);
             if self.consumers[c].mode == Mode::Index {
                 self.consumers[c].told = len;
@@ -362,6 +375,8 @@ fn check(capacity: usize, modes: &[Mode], ops: &[Op]) {
                     member: Member::Running,
                     told: 0,
                     fresh: false,
+                    seat_tethered: mode == Mode::Tethered,
+                    blind: false,
                 }
             })
             .collect(),
@@ -464,12 +479,38 @@ fn check(capacity: usize, modes: &[Mode], ops: &[Op]) {
                         consumer.member = Member::Running;
                         consumer.seen = consumer.read;
                         consumer.told = consumer.read;
+                        // It knows its position from the seat.
+                        consumer.fresh = false;
                     }
                     Member::Out => {
                         consumer.member = Member::Joining;
                         consumer.told = len;
                     }
                     _ => {}
+                }
+                if expected {
+                    consumer.seat_tethered = consumer.mode == Mode::Tethered;
+                    consumer.blind = false;
+                }
+            }
+            Op::SetEvictable { c, evictable } => {
+                let consumer = &mut model.consumers[c];
+                let Some(sub) = &mut consumer.sub else { continue };
+                sub.set_evictable(evictable);
+                let tethered = consumer.mode == Mode::Tethered;
+                if evictable && tethered {
+                    consumer.mode = Mode::Evictable;
+                    // Claims need its position in the seat: the producer may apply a stop now.
+                    consumer.seat_tethered = false;
+                } else if !evictable && !tethered {
+                    consumer.mode = Mode::Tethered;
+                    if matches!(consumer.member, Member::Running | Member::Joining) {
+                        consumer.seat_tethered = true;
+                    } else {
+                        // What it saw is not its own any more: it looks first.
+                        consumer.blind = true;
+                        consumer.seen = consumer.read;
+                    }
                 }
             }
         }
@@ -617,7 +658,7 @@ fn modes() -> impl Strategy<Value = Vec<Mode>> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 4 } else { 512 },
+        cases: if cfg!(miri) { 4 } else { 2048 },
         // No regression files: they would need the file system (and Miri isolates it).
         failure_persistence: None,
         ..ProptestConfig::default()
