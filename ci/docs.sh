@@ -33,6 +33,9 @@ marked multicast_buffer_core/struct.Heap.html alloc
 marked multicast_buffer_core/struct.Subscriber.html heapless
 marked multicast_buffer_core/struct.State.html defmt
 marked multicast_buffer_core/enum.TryPublishError.html defmt
+marked multicast_buffer_core/enum.TryConsumeError.html defmt
+marked multicast_buffer_core/enum.ConfigError.html defmt
+marked multicast_buffer_core/struct.NoFreeSeat.html defmt
 marked multicast_buffer/struct.Recv.html async
 marked multicast_buffer/channel/struct.Subscriber.html async
 echo "docs: both crates document as docs.rs builds them, without warnings"

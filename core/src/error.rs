@@ -131,7 +131,6 @@ impl<T> defmt::Format for TryPublishError<T> {
 /// assert_eq!(buf.try_consume(0), Err(TryConsumeError::Empty));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum TryConsumeError {
     /// This consumer has read everything published so far.
@@ -148,6 +147,20 @@ pub enum TryConsumeError {
         /// Values published since its last one that it has not received (and will not).
         missed: u64,
     },
+}
+
+// The `defmt::Format` impls are written by hand, not derived, so that the docs mark them with
+// their feature (rustdoc cannot see the cfg of a derive); the same output as the derive's.
+#[cfg(feature = "defmt")]
+impl defmt::Format for TryConsumeError {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Self::Empty => defmt::write!(f, "Empty"),
+            Self::Busy => defmt::write!(f, "Busy"),
+            Self::Closed => defmt::write!(f, "Closed"),
+            Self::Detached { missed } => defmt::write!(f, "Detached {{ missed: {=u64} }}", missed),
+        }
+    }
 }
 
 impl fmt::Display for TryConsumeError {
@@ -176,7 +189,6 @@ impl fmt::Display for TryConsumeError {
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The capacity was zero.
@@ -196,6 +208,24 @@ pub enum ConfigError {
         /// The consumer count asked for.
         consumers: usize,
     },
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for ConfigError {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match *self {
+            Self::ZeroCapacity => defmt::write!(f, "ZeroCapacity"),
+            Self::CapacityNotPowerOfTwo { capacity } => {
+                defmt::write!(f, "CapacityNotPowerOfTwo {{ capacity: {=usize} }}", capacity)
+            }
+            Self::CapacityTooLarge { capacity } => {
+                defmt::write!(f, "CapacityTooLarge {{ capacity: {=usize} }}", capacity)
+            }
+            Self::TooManyConsumers { consumers } => {
+                defmt::write!(f, "TooManyConsumers {{ consumers: {=usize} }}", consumers)
+            }
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -224,10 +254,16 @@ impl fmt::Display for ConfigError {
 /// Every seat of the buffer is taken: [`Buffer::subscribe`](crate::Buffer::subscribe) found no
 /// vacant one. Seats are fixed at construction; one becomes free when its subscriber is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NoFreeSeat {
     /// The buffer's number of seats.
     pub seats: usize,
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for NoFreeSeat {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "NoFreeSeat {{ seats: {=usize} }}", self.seats);
+    }
 }
 
 impl fmt::Display for NoFreeSeat {

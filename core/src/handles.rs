@@ -616,6 +616,7 @@ impl<B: BufferRef> Subscriber<B> {
     /// # }
     /// ```
     #[track_caller]
+    #[inline(never)] // not on a hot path: one copy in firmware
     pub fn new(buffer: B, index: usize) -> Option<Self> {
         let before = buffer.buffer().seat(index).take(true)?;
         let word = if before & MEMBERSHIP == JOINING { UNKNOWN } else { before & !FLAGS };
@@ -795,67 +796,41 @@ impl<B: BufferRef> Subscriber<B> {
     where
         B::Item: Clone,
     {
-        match self.recv_now() {
-            Some(value) => Ok(value),
-            None => self.recv_slow(),
-        }
-    }
-
-    /// [`try_recv`](Self::try_recv) when nothing was seen, the subscriber is joining, or a claim
-    /// was refused (the seat was stopped): a look at the seat and the producer, then once more.
-    /// Bounded: after a successful look a value is ready, and a claim fails only if the seat was
-    /// stopped, which the next look reports. Out of line and called last, so that the fast path
-    /// keeps nothing across a call.
-    #[cold]
-    #[inline(never)]
-    fn recv_slow(&mut self) -> Result<B::Item, TryConsumeError>
-    where
-        B::Item: Clone,
-    {
         loop {
-            self.look()?;
-            if let Some(value) = self.recv_now() {
+            let buffer = self.buffer.buffer();
+            // Read before the atomic accesses: the compiler need not load them again.
+            let ring = buffer.ring();
+            // SAFETY: the index was checked when this handle was made.
+            let seat = unsafe { buffer.seat_unchecked(self.index) };
+            let (word, evictable) = (self.word, self.evictable);
+            if ready(&buffer.producer, seat, word, &mut self.seen, evictable) {
+                #[cfg(multicast_bug = "read-before-claim")]
+                // Injected bug: look at the value before claiming the position (the claim has
+                // happened here; read the next one too, unclaimed).
+                drop(unsafe { ring.slot(word.wrapping_add(ONE)).get() }.clone());
+                // On a panic in `T::clone`: an evictable subscriber gives its claim back (a
+                // tethered one claimed nothing: nothing changed).
+                let unclaim = Unclaim { ring: &ring, seat, word, armed: evictable };
+                // SAFETY: below `seen`, so published; ours (tethered: counted and not read;
+                // evictable: claimed).
+                let (value, spare) = unsafe { ring.read(word) };
+                core::mem::forget(unclaim);
+                let next = word.wrapping_add(ONE);
+                self.word = next;
+                if !evictable {
+                    seat.advance(next);
+                }
+                // The original, when we became the last reader after cloning; dropped after
+                // the bookkeeping, as a destructor may panic.
+                drop(spare);
                 return Ok(value);
             }
+            // Nothing seen, joining, or a claim refused (the seat was stopped): a look at the
+            // seat and the producer, out of line, then once more. Bounded: after a successful
+            // look a value is ready, and a claim fails only if the seat was stopped, which the
+            // next look reports. (One copy of the read above: small firmware.)
+            self.look()?;
         }
-    }
-
-    /// The next value, if it is this subscriber's to read without a look: published (seen, or
-    /// seen now at the producer) and, if evictable, claimed.
-    #[inline(always)]
-    fn recv_now(&mut self) -> Option<B::Item>
-    where
-        B::Item: Clone,
-    {
-        let buffer = self.buffer.buffer();
-        // Read before the atomic accesses: the compiler need not load them again.
-        let ring = buffer.ring();
-        // SAFETY: the index was checked when this handle was made.
-        let seat = unsafe { buffer.seat_unchecked(self.index) };
-        let (word, evictable) = (self.word, self.evictable);
-        if !ready(&buffer.producer, seat, word, &mut self.seen, evictable) {
-            return None;
-        }
-        #[cfg(multicast_bug = "read-before-claim")]
-        // Injected bug: look at the value before claiming the position (the claim has happened
-        // here; read the next one too, unclaimed).
-        drop(unsafe { ring.slot(word.wrapping_add(ONE)).get() }.clone());
-        // On a panic in `T::clone`: an evictable subscriber gives its claim back (a tethered one
-        // claimed nothing: nothing changed).
-        let unclaim = Unclaim { ring: &ring, seat, word, armed: evictable };
-        // SAFETY: below `seen`, so published; ours (tethered: counted and not read; evictable:
-        // claimed).
-        let (value, spare) = unsafe { ring.read(word) };
-        core::mem::forget(unclaim);
-        let next = word.wrapping_add(ONE);
-        self.word = next;
-        if !evictable {
-            seat.advance(next);
-        }
-        // The original, when we became the last reader after cloning; dropped after the
-        // bookkeeping, as a destructor may panic.
-        drop(spare);
-        Some(value)
     }
 
     /// When everything seen is read: a look at the producer's write position. Whether more is

@@ -1289,8 +1289,14 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             }
         }
         let release = Release(self, word);
+        // The flag first (Acquire: pairs with the Release `fetch_or` of a requester, which
+        // installed the operations before it, so `apply_if_installed` finds them). Without them
+        // the flag can only be the one raised because nobody is counted, which means nothing
+        // once closed (`apply_requests` does not raise it again then), so `release_closed`'s
+        // look at the flag ends; and firmware with fixed consumers links no `apply_requests`.
+        self.producer.control.fetch_and(!REQUEST, Ordering::Acquire);
         // SAFETY: we hold the producer role and `word` is the write word.
-        unsafe { self.apply_requests(word & !FLAGS) };
+        unsafe { self.apply_if_installed(word & !FLAGS) };
         drop(release);
     }
 
