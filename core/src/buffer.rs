@@ -407,20 +407,36 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         // `Publisher::drop`): one test for both.
         let ready = if ring.solo { ring.solo_free(word) } else { self.producer.prepared() != word };
         if control & COLD != 0 || !ready {
+            // Out of line and called last, so that the fast path keeps nothing across a call.
             // SAFETY: we hold the producer role and `word` is the write word.
-            match unsafe { self.make_ready(word) } {
-                Ok(true) => {}
-                // Nobody reads it: dropped (the role was given back first).
-                Ok(false) => {
-                    drop(value);
-                    return Ok(());
-                }
-                Err(refused) => return Err(refused.with(value)),
-            }
+            return unsafe { self.publish_slow(word, value) };
         }
-        // SAFETY: we hold the producer role, and the slot is ready (above). Publishing the slot
-        // ends our hold of the producer role.
+        // SAFETY: we hold the producer role, and the slot is ready (above).
         unsafe { self.commit(&ring, word, value) };
+        give_role(&self.role);
+        Ok(())
+    }
+
+    /// [`try_publish`](Self::try_publish) when the slot is not ready without further work.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the producer role for this call and `word` is the write word.
+    #[cold]
+    #[inline(never)]
+    unsafe fn publish_slow(&self, word: usize, value: T) -> Result<(), TryPublishError<T>> {
+        // SAFETY: the caller's contract.
+        match unsafe { self.make_ready(word) } {
+            Ok(true) => {}
+            // Nobody reads it: dropped (the role was given back first).
+            Ok(false) => {
+                drop(value);
+                return Ok(());
+            }
+            Err(refused) => return Err(refused.with(value)),
+        }
+        // SAFETY: we hold the producer role, and `make_ready` made the slot ready.
+        unsafe { self.commit(&self.ring(), word, value) };
         give_role(&self.role);
         Ok(())
     }
