@@ -1,7 +1,8 @@
-//! The job of the size comparison, done with `multicast-buffer-core`: a `static`
-//! `InlineBuffer<u32, 64, 4>`, one `Publisher` and four `Subscriber`s; forever, publish until the
-//! buffer refuses, then let every subscriber drain it. `black_box` keeps every value alive, so
-//! nothing is optimised away.
+//! The fixed-consumer job of the size comparison, done with `multicast-buffer-core`: a `static`
+//! `InlineBuffer<u32, 64, 4>` from `new()` (every seat subscribed from position 0), one
+//! `Publisher` and four `Subscriber`s on seats 0 to 3 (`subscriber(i)`), no membership changes
+//! at run time; forever, publish until the buffer refuses, then let every subscriber drain it.
+//! `black_box` keeps every value alive, so nothing is optimised away.
 #![no_std]
 #![no_main]
 
