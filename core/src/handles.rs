@@ -554,7 +554,7 @@ impl<B: BufferRef, N: Notify> fmt::Debug for Publisher<B, N> {
 /// - **Tethered** (the default of [`Buffer::subscriber`] and [`Subscriber::new`]: fixed
 ///   consumers, like a disruptor's handlers): it claims nothing, so a value costs no atomic
 ///   read-modify-write in a buffer with one seat, and one per count word (per value in single
-///   calls, per up to 8 values in a batch) with several. A [detach](Buffer::detach) takes effect
+///   calls, per up to 4 values in a batch) with several. A [detach](Buffer::detach) takes effect
 ///   at its next look at the producer, on its own thread; a [lag limit](Publisher::set_lag_limit)
 ///   never detaches it. A stalled tethered subscriber holds the producer back, as any lossless
 ///   consumer does.
@@ -1054,7 +1054,7 @@ impl<B: BufferRef> Subscriber<B> {
 
     /// Takes the values available now (at most `max`, and at most `capacity`), handing each to
     /// `f`; one look at the producer's position, and for an evictable subscriber one claim, for
-    /// the batch; in a buffer with several seats, one read-modify-write per count word (up to 8
+    /// the batch; in a buffer with several seats, one read-modify-write per count word (up to 4
     /// values) instead of one per value. Returns how many were taken.
     ///
     /// If `f` (or `T::clone`) panics, the values handed out count as taken; the others stay
