@@ -334,6 +334,8 @@ pub(crate) fn run(options: &Options, progress: &mut Progress) -> Vec<String> {
         options.runs,
         if options.warmup { " after one warm-up round" } else { "" }
     );
+    let round_trip_before = round_trip();
+    println!("cross-core round trip before: {}", round_trip_before);
     let mut results = Vec::new();
     for payload in &options.payloads {
         match payload.as_str() {
@@ -342,6 +344,8 @@ pub(crate) fn run(options: &Options, progress: &mut Progress) -> Vec<String> {
         }
     }
     let total = started.elapsed();
+    let round_trip_after = round_trip();
+    println!("cross-core round trip after: {}", round_trip_after);
     let summary = summary(&results);
     println!(
         "\nsummary: each ours-variant ÷ each peer (throughput ratio, medians; > 1: ours is faster)"
@@ -384,6 +388,14 @@ pub(crate) fn run(options: &Options, progress: &mut Progress) -> Vec<String> {
          only if every consumer got every value in order; ns/msg = wall time / messages; \
          `X ÷ this` = X's throughput / this contender's throughput (> 1: X is faster)"
     );
+    let _ = writeln!(
+        md,
+        "- cross-core round trip (two threads passing a token through one atomic, {} round trips; \
+         median of 5 batches), to tell a noisy run: before the runs {}, after them {}",
+        grouped(ROUND_TRIPS as usize),
+        round_trip_before,
+        round_trip_after
+    );
     let _ = writeln!(md, "- chart: [`throughput.svg`](throughput.svg)");
     let _ = writeln!(md, "- total time of the throughput runs: {:.1} s\n", total.as_secs_f64());
     let _ = writeln!(md, "## Contenders\n");
@@ -413,4 +425,48 @@ pub(crate) fn run(options: &Options, progress: &mut Progress) -> Vec<String> {
             })
         })
         .collect()
+}
+
+/// Round trips per batch of [`round_trip`].
+const ROUND_TRIPS: u32 = 20_000;
+
+/// The time of one round trip of a token between two threads through one atomic (each side
+/// spins for its turn, yielding after a while): median over 5 batches, as text ("123 ns"). On an
+/// idle machine with a core per thread this is a cache line's trip to the other core and back;
+/// on a loaded or oversubscribed one it shows the scheduler, so it tells a noisy run.
+fn round_trip() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let token = AtomicU32::new(0);
+    let wait_for = |value: u32| {
+        let mut spins = 0u32;
+        while token.load(Ordering::Acquire) != value {
+            spins += 1;
+            if spins < 4096 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    };
+    let mut batches: Vec<f64> = (0..5)
+        .map(|_| {
+            token.store(0, Ordering::Relaxed);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    for i in 0..ROUND_TRIPS {
+                        wait_for(2 * i + 1);
+                        token.store(2 * i + 2, Ordering::Release);
+                    }
+                });
+                let started = Instant::now();
+                for i in 0..ROUND_TRIPS {
+                    token.store(2 * i + 1, Ordering::Release);
+                    wait_for(2 * i + 2);
+                }
+                started.elapsed().as_nanos() as f64 / f64::from(ROUND_TRIPS)
+            })
+        })
+        .collect();
+    batches.sort_by(f64::total_cmp);
+    format!("{:.0} ns", batches[2])
 }
