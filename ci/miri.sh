@@ -20,7 +20,7 @@ fi
 echo "== miri: core unit tests and doctests, adapter, integration tests (strict provenance)"
 MIRIFLAGS="$base" miri -p multicast-buffer-core --features alloc
 MIRIFLAGS="$base" miri -p multicast-buffer
-MIRIFLAGS="$base" miri -p multicast-buffer-tests --test seed_api --test drops --test stress --test misuse --test model --test model_handles --test contract --test lifecycle
+MIRIFLAGS="$base" miri -p multicast-buffer-tests --test seed_api --test drops --test stress --test misuse --test model --test model_handles --test contract --test membership --test lifecycle
 
 echo "== miri: threaded tests under several seeds"
 MIRIFLAGS="$base -Zmiri-many-seeds=0..4" miri -p multicast-buffer-tests --test stress --test misuse --test lifecycle

@@ -619,13 +619,20 @@ impl<B: BufferRef> Subscriber<B> {
     #[inline(never)] // not on a hot path: one copy in firmware
     pub fn new(buffer: B, index: usize) -> Option<Self> {
         let before = buffer.buffer().seat(index).take(true)?;
-        let word = if before & MEMBERSHIP == JOINING { UNKNOWN } else { before & !FLAGS };
+        // Only a running seat's position is this handle's to read from; a joining one learns it
+        // at its first look, and a stopping or vacant one holds nothing for it: it reads nothing
+        // before it looks (and is told, from where the seat stopped).
+        let (word, told) = match before & MEMBERSHIP {
+            RUNNING => (before & !FLAGS, UNKNOWN),
+            JOINING => (UNKNOWN, UNKNOWN),
+            _ => (UNKNOWN, before & !FLAGS),
+        };
         Some(Self {
             buffer,
             index,
             word,
             seen: word,
-            told: UNKNOWN,
+            told,
             evictable: false,
             leaves: false,
             vacant: before & MEMBERSHIP == VACANT,
@@ -664,8 +671,9 @@ impl<B: BufferRef> Subscriber<B> {
             while word & (HELD | MEMBERSHIP) == VACANT {
                 match seat.update(word, asked | JOINING | HELD) {
                     Ok(()) => {
-                        this.request();
-                        return Ok(Self {
+                        // The handle first: once closed the ask applies the requests here, and
+                        // if a destructor panics there the handle's drop lets go of the seat.
+                        let subscriber = Self {
                             buffer,
                             index,
                             word: UNKNOWN,
@@ -674,7 +682,9 @@ impl<B: BufferRef> Subscriber<B> {
                             evictable: true,
                             leaves: true,
                             vacant: true,
-                        });
+                        };
+                        subscriber.buffer.buffer().request();
+                        return Ok(subscriber);
                     }
                     Err(now) => word = now,
                 }

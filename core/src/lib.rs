@@ -90,3 +90,6 @@ mod tests;
 
 #[cfg(all(test, feature = "alloc", multicast_loom))]
 mod loom_tests;
+
+#[cfg(all(test, feature = "alloc", multicast_loom))]
+mod loom_membership;

@@ -970,7 +970,9 @@ impl Seat {
             if seat & HELD != 0 {
                 return None;
             }
-            let new = seat | HELD | if tethered { TETHERED } else { 0 };
+            // A stopping seat stays the producer's to apply (a tethered one it would skip).
+            let tether = tethered && matches!(seat & MEMBERSHIP, RUNNING | JOINING);
+            let new = seat | HELD | if tether { TETHERED } else { 0 };
             match self.update(seat, new) {
                 Ok(()) => {
                     if tethered {
@@ -1257,7 +1259,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// Asks the producer to look at the seats (after a change of one, with the membership
     /// operations installed). Once the publisher has gone there is no producer to look: the
     /// caller takes the free producer role and applies the requests itself (or, if someone holds
-    /// the role, leaves them to it: see `release_closed`).
+    /// the role, leaves them to it: see `hand_over_closed`).
     pub(crate) fn request(&self) {
         if self.producer.request() {
             self.apply_closed();
@@ -1268,7 +1270,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     #[cold]
     #[inline(never)]
     fn apply_closed(&self) {
-        // SeqCst: see `release_closed`. (Also Acquire: pairs with the Release that gave the role
+        // SeqCst: see `hand_over_closed`. (Also Acquire: pairs with the Release that gave the role
         // back, so the last holder's accesses happen before ours.)
         if self.role.fetch_or(LOCKED, Ordering::SeqCst) & LOCKED != 0 {
             return;
@@ -1279,45 +1281,60 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     }
 
     /// Applies the requests with the role held, then gives the role back (see
-    /// `release_closed`), also if a destructor panics.
+    /// `release_closed`), also if a destructor panics; again while requests made meanwhile are
+    /// left to us (a loop, not a recursion: requesters that keep coming cannot grow the stack).
     fn apply_and_release_closed(&self, word: usize) {
-        /// Gives the role back when dropped.
+        /// Gives the role back if a destructor panics.
         struct Release<'a, T, S: Storage<T>>(&'a Buffer<T, S>, usize);
         impl<T, S: Storage<T>> Drop for Release<'_, T, S> {
             fn drop(&mut self) {
                 self.0.release_closed(self.1);
             }
         }
-        let release = Release(self, word);
-        // The flag first (Acquire: pairs with the Release `fetch_or` of a requester, which
-        // installed the operations before it, so `apply_if_installed` finds them). Without them
-        // the flag can only be the one raised because nobody is counted, which means nothing
-        // once closed (`apply_requests` does not raise it again then), so `release_closed`'s
-        // look at the flag ends; and firmware with fixed consumers links no `apply_requests`.
-        self.producer.control.fetch_and(!REQUEST, Ordering::Acquire);
-        // SAFETY: we hold the producer role and `word` is the write word.
-        unsafe { self.apply_if_installed(word & !FLAGS) };
-        drop(release);
+        loop {
+            let release = Release(self, word);
+            // The flag first (Acquire: pairs with the Release `fetch_or` of a requester, which
+            // installed the operations before it, so `apply_if_installed` finds them). Without
+            // them the flag can only be the one raised because nobody is counted, which means
+            // nothing once closed (`apply_requests` does not raise it again then), so the look
+            // at the flag below ends; and firmware with fixed consumers links no
+            // `apply_requests`.
+            self.producer.control.fetch_and(!REQUEST, Ordering::Acquire);
+            // SAFETY: we hold the producer role and `word` is the write word.
+            unsafe { self.apply_if_installed(word & !FLAGS) };
+            core::mem::forget(release);
+            if !self.hand_over_closed() {
+                return;
+            }
+        }
     }
 
-    /// Gives the producer role back once the publisher has gone (or is going). A request made
-    /// while we held the role found it taken and was left to us: by the SeqCst order of its
-    /// `fetch_or` on the control word and of its `fetch_or` on the role, against our `swap` of
-    /// the role and our load of the control word, either its take of the role comes after our
-    /// swap (it applies itself), or our load sees its request (we take the role again and
-    /// apply).
+    /// Gives the producer role back once the publisher has gone (or is going), and applies what
+    /// was left to us meanwhile (see [`hand_over_closed`](Self::hand_over_closed)).
     pub(crate) fn release_closed(&self, word: usize) {
-        // SeqCst: see above. (Also Release: pairs with the next holder's Acquire.)
+        if self.hand_over_closed() {
+            self.apply_and_release_closed(word);
+        }
+    }
+
+    /// Gives the producer role back once the publisher has gone; whether we hold it again to
+    /// apply a request that was left to us. A request made while we held the role found it
+    /// taken and was left to us. Our look at the control word is a read-modify-write, so it and
+    /// the requester's `fetch_or(REQUEST)` are ordered on that word: if the requester's comes
+    /// first, our look sees the request (we take the role again and apply); if ours comes
+    /// first, the requester's reads from ours (AcqRel), so our `swap` of the role happens before
+    /// its `fetch_or` on the role, which finds the role free (it applies itself). (This needs
+    /// no SeqCst order across the two words, so loom checks it.)
+    fn hand_over_closed(&self) -> bool {
+        // Release: pairs with the next holder's Acquire, and, through the AcqRel look below,
+        // with the requester's take of the role.
         self.role.swap(0, Ordering::SeqCst);
-        // SeqCst: see above.
-        if self.producer.control.load(Ordering::SeqCst) & REQUEST == 0 {
-            return;
+        // AcqRel read-modify-write (`| 0` changes nothing): see above.
+        if self.producer.control.fetch_or(0, Ordering::SeqCst) & REQUEST == 0 {
+            return false;
         }
         // SeqCst: as in `apply_closed`.
-        if self.role.fetch_or(LOCKED, Ordering::SeqCst) & LOCKED != 0 {
-            return;
-        }
-        self.apply_and_release_closed(word);
+        self.role.fetch_or(LOCKED, Ordering::SeqCst) & LOCKED == 0
     }
 
     /// # Safety
@@ -1484,10 +1501,19 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         );
         // Asked before the destructors below run, so that a panicking one cannot leave the seat
         // counted for good. The producer gives back only from the new frontier on.
+        // Once closed the ask applies the requests on this thread, which may run destructors:
+        // our units are given back also if one of those panics.
+        struct Ours<'g, 'a, T>(&'g Ring<'a, T>, usize, usize);
+        impl<T> Drop for Ours<'_, '_, T> {
+            fn drop(&mut self) {
+                // SAFETY: the compare-and-swap moved the frontier from `from` to `write` while
+                // the seat was counted: those units are ours (invariant 1).
+                unsafe { self.0.give_back(self.1, self.2) };
+            }
+        }
+        let ours = Ours(&ring, from, write);
         self.request();
-        // SAFETY: the compare-and-swap moved the frontier from `from` to `write` while the seat
-        // was counted: those units are ours (invariant 1).
-        unsafe { ring.give_back(from, write) };
+        drop(ours);
         // What was published meanwhile, while the producer still counts the seat, is ours too
         // (once: the producer's look may be racing with us; it takes the rest).
         let now = self.producer.written() & !FLAGS;
