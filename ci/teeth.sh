@@ -38,8 +38,14 @@ for bug in "${bugs[@]}"; do
     if [ $status -eq 0 ]; then
       echo "MISSED: $checker passed with $bug (log: $log)"
       missed=$((missed + 1))
+    elif grep -qE "could not compile|failed to build sysroot" "$log" ||
+      ! grep -qE "Undefined Behavior|data race|panicked at|causality violation|test failed|Test failed" "$log"; then
+      # A failure that is not the checker finding the bug (a build that failed, a missing
+      # sysroot) proves nothing either.
+      echo "BROKEN: $checker failed with $bug without running its checks (log: $log)"
+      missed=$((missed + 1))
     else
-      why=$(grep -m1 -E "Undefined Behavior|data race|panicked at|causality violation|Test failed|error:" "$log" | cut -c1-150)
+      why=$(grep -m1 -E "Undefined Behavior|data race|panicked at|causality violation|test failed|Test failed" "$log" | cut -c1-150)
       echo "caught: $checker fails with $bug: $why"
     fi
   done
