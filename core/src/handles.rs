@@ -818,6 +818,7 @@ impl<B: BufferRef> Subscriber<B> {
         #[cfg(multicast_bug = "read-before-claim")]
         // Injected bug: look at the value before claiming the position (the claim has happened
         // here; read the next one too, unclaimed).
+        // SAFETY: none: the checkers must find this.
         drop(unsafe { ring.slot(word.wrapping_add(ONE)).get() }.clone());
         // On a panic in `T::clone`: an evictable subscriber gives its claim back (a tethered one
         // claimed nothing: nothing changed).
@@ -1055,8 +1056,9 @@ impl<B: BufferRef> Subscriber<B> {
         }
     }
 
-    /// As [`recv_now`](Self::recv_now), for a guard: the word of the value to read in place
-    /// (this subscriber holds its unit, claimed if evictable); advances past it.
+    /// If the value at this subscriber's position is its own to read without a look (published
+    /// and, if evictable, claimed): its word, for a guard that reads it in place; advances past
+    /// it.
     #[inline(always)]
     fn read_now(&mut self) -> Option<usize> {
         let buffer = self.buffer.buffer();
