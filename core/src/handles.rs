@@ -906,6 +906,12 @@ impl<B: BufferRef> Subscriber<B> {
             return Err(self.stopped(current));
         }
         let write = buffer.producer.written();
+        // A handle's position came from the producer (a join, Release) or from its own reads
+        // of published values, so the write word (Acquire) is never behind it.
+        debug_assert!(
+            ((write & !FLAGS).wrapping_sub(self.word) as isize) >= 0,
+            "a write word behind a subscriber's position"
+        );
         let ready = available(write, self.word);
         if ready == 0 {
             return Err(if write & CLOSED != 0 {

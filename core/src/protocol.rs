@@ -178,14 +178,17 @@ const LAST: usize = 2;
 pub(crate) const MAX_READERS: usize = LANE_MAX - 1;
 
 /// The number of positions from `word` up to write word `write` (flags ignored): how many are
-/// published for a consumer there. 0 also for a write word *behind* the position, which a
-/// correct protocol never shows: a bug there reads nothing rather than an unpublished slot.
-/// (Real distances are at most `MAX_CAPACITY`, a quarter of the positions' wrap, so the sign of
-/// the wrapping difference tells ahead from behind.)
+/// published for a consumer there. 0 also for a write word *behind* the position. The index
+/// API meets one legitimately: its Relaxed peek may see a position that another thread's claim
+/// (two callers of one index) or the producer's join of a rejoined seat wrote, and its Acquire
+/// load of the write word may then still return an older write word (nothing orders the two
+/// loads across threads); that call reports `Empty`. Elsewhere it would be a bug, and reading
+/// nothing there is safer than reading an unpublished slot. (Real distances are at most
+/// `MAX_CAPACITY`, a quarter of the positions' wrap, so the sign of the wrapping difference
+/// tells ahead from behind.)
 #[inline(always)]
 pub(crate) fn available(write: usize, word: usize) -> usize {
     let ahead = (write & !FLAGS).wrapping_sub(word & !FLAGS);
-    debug_assert!((ahead as isize) >= 0, "a write word behind the position");
     if (ahead as isize) > 0 {
         ahead / ONE
     } else {
