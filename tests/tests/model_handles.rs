@@ -349,8 +349,10 @@ enum Expect {
 fn check(capacity: usize, modes: &[Mode], ops: &[Op]) {
     let alive: Alive = Rc::default();
     // Leaked so that the handles can borrow it for `'static`; freed by hand at the end.
-    let buf: &'static HeapBuffer<Tracked> =
-        Box::leak(Box::new(HeapBuffer::new(capacity, modes.len())));
+    let raw = Box::into_raw(Box::new(HeapBuffer::<Tracked>::new(capacity, modes.len())));
+    // SAFETY: from `Box::into_raw`, freed only at the end of this function, through `raw`, after
+    // every borrow of it (the handles) is gone.
+    let buf: &'static HeapBuffer<Tracked> = unsafe { &*raw };
     let mut publisher: Publisher<&'static HeapBuffer<Tracked>> = buf.publisher().unwrap();
     let mut model = Model {
         capacity,
@@ -523,8 +525,9 @@ fn check(capacity: usize, modes: &[Mode], ops: &[Op]) {
         let sub = consumer.sub.take();
         let _ = catch_unwind(AssertUnwindSafe(|| drop(sub)));
     }
-    // SAFETY: leaked above; every borrow of it (the handles) is gone.
-    let owned = unsafe { Box::from_raw(std::ptr::from_ref(buf).cast_mut()) };
+    // SAFETY: `raw` came from `Box::into_raw` above; every borrow of it (the handles) is gone.
+    // (Not from `buf`: a pointer derived from a shared reference may not free the box.)
+    let owned = unsafe { Box::from_raw(raw) };
     let _ = catch_unwind(AssertUnwindSafe(|| drop(owned)));
     assert!(alive.borrow().values().all(|&n| n == 0), "every value dropped exactly once");
 }
