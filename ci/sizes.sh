@@ -52,6 +52,7 @@ case "${1:-}" in
         exit 2
         ;;
 esac
+rustup target add thumbv7em-none-eabihf >/dev/null 2>&1
 
 find_tool() { # candidates...: prints the first one found
     local tool
