@@ -72,7 +72,7 @@
 //!
 //! | transition | who | how |
 //! |---|---|---|
-//! | running `p` → running `p + k` (a claim) | an index-API call (`k = 1`), an evictable holder (a run) | Relaxed compare-and-swap: the seat's modification order decides who gives back each unit |
+//! | running `p` → running `p + k` (a claim) | an index-API call (`k = 1`), an evictable holder (a run) | AcqRel compare-and-swap: the seat's modification order decides who gives back each unit; Acquire pairs with a panicking clone's Release unclaim, Release makes the write word the claimer saw visible to whoever later reads the claimed position (a detacher's settle, a new holder) |
 //! | running → stopping, joining → vacant | `detach`, anyone | Release `fetch_or(STOP)`, then `REQUEST` |
 //! | stopping (not tethered) at `f` → vacant | producer | Acquire compare-and-swap; then it gives back `f..write` |
 //! | stopping at `f` → stopping at `g` (held or not: `leave`) | the holder settling: ack of a stop, leaving | AcqRel compare-and-swap; then it gives back its own units up to `g`, then `REQUEST` |
@@ -91,6 +91,12 @@
 //! 3. `write <= prepared <= write + LANES` positions, and prepared lanes never cross a count
 //!    word.
 //! 4. A lane is 0 exactly when its slot holds no value (prepared lanes aside).
+//! 5. A thread that reads a seat word with Acquire (or a read-modify-write after it) and then
+//!    loads the write word sees a write word at or past the seat's position: every writer of a
+//!    position had seen it published (the producer's join, a claim, a settle: each Release, and
+//!    a stop continues their release sequence). A Relaxed `peek` has no such guarantee: who
+//!    uses one (the index API's consume, observers) treats a write word behind it as nothing
+//!    published; a settle clamps to its frontier.
 //!
 //! # Membership costs nothing until used
 //!
@@ -209,10 +215,17 @@ pub(crate) fn behind(write: usize, seat: usize, capacity: usize) -> usize {
     }
 }
 
-/// The positions published since `from` (a wrapping difference, for `Detached { missed }`).
+/// The positions published since `from` (a wrapping difference, for `Detached { missed }` and
+/// `lag`); 0 for a write word behind `from`, which an observation (a Relaxed peek of the seat
+/// word, then the write word) may pair.
 #[inline]
 pub(crate) fn since(write: usize, from: usize) -> u64 {
-    ((write & !FLAGS).wrapping_sub(from & !FLAGS) / ONE) as u64
+    let ahead = (write & !FLAGS).wrapping_sub(from & !FLAGS);
+    if (ahead as isize) < 0 {
+        0
+    } else {
+        (ahead / ONE) as u64
+    }
 }
 
 /// A slot's value cell. Who may touch it is decided by its lane (see the module docs).
@@ -924,13 +937,18 @@ impl Seat {
         // Who gives back each unit is decided by the seat word's modification order alone (a
         // stop is a read-modify-write on it too). Acquire: pairs with the Release `unclaim` of a
         // call whose clone panicked, so its read of the slot happens before our move-out.
+        // Release: pairs with the Acquire reads of whoever later reads this word or a
+        // read-modify-write after it (a detacher's stop, then its settle's `look`; a `take`),
+        // so that our load of the write word, which showed these positions published, happens
+        // before theirs: a frontier a claim wrote is never ahead of the write word a later
+        // reader of the seat loads (without it, a settle on another thread could give back
+        // unpublished positions). Free on x86 (`lock cmpxchg` either way).
+        #[cfg(not(multicast_bug = "claim-without-release"))]
+        let success = Ordering::AcqRel;
+        #[cfg(multicast_bug = "claim-without-release")]
+        let success = Ordering::Acquire;
         self.word
-            .compare_exchange(
-                expect,
-                expect.wrapping_add(count),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
+            .compare_exchange(expect, expect.wrapping_add(count), success, Ordering::Relaxed)
             .is_ok()
     }
 
@@ -1475,6 +1493,19 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             };
             // Kept by an ack; not by a leave.
             let hold = if leave { 0 } else { current & HELD };
+            // A tethered holder's frontier is its own position (once it knows it); otherwise
+            // the seat word's.
+            let from =
+                if current & TETHERED != 0 && local != UNKNOWN { local } else { current & !FLAGS };
+            debug_assert!(
+                !counted || (write.wrapping_sub(from) as isize) >= 0,
+                "settling from a frontier ahead of the write position"
+            );
+            // Defence in depth: a write word behind the frontier (which the orderings above
+            // rule out) settles at the frontier and gives nothing back, rather than give back
+            // positions that are not published, or that the frontier's claimer read.
+            let write =
+                if counted && (write.wrapping_sub(from) as isize) < 0 { from } else { write };
             let new = if counted {
                 write | STOPPING | hold
             } else if leave {
@@ -1483,25 +1514,12 @@ impl<T, S: Storage<T>> Buffer<T, S> {
                 return write;
             };
             match seat.update(current, new) {
-                // A tethered holder's frontier is its own position (once it knows it);
-                // otherwise the seat word's.
-                Ok(()) if counted => {
-                    let from = if current & TETHERED != 0 && local != UNKNOWN {
-                        local
-                    } else {
-                        current & !FLAGS
-                    };
-                    break (from, hold, write);
-                }
+                Ok(()) if counted => break (from, hold, write),
                 Ok(()) => return write,
                 Err(_) => current = seat.look(),
             }
         };
         debug_assert!(from & FLAGS == 0, "settling from a position with flags: {from:#x}");
-        debug_assert!(
-            (write.wrapping_sub(from) as isize) >= 0,
-            "settling from a frontier ahead of the write position"
-        );
         // Asked before the destructors below run, so that a panicking one cannot leave the seat
         // counted for good. The producer gives back only from the new frontier on.
         // Once closed the ask applies the requests on this thread, which may run destructors:
@@ -1520,7 +1538,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         // What was published meanwhile, while the producer still counts the seat, is ours too
         // (once: the producer's look may be racing with us; it takes the rest).
         let now = self.producer.written() & !FLAGS;
-        if now != write && seat.update(write | STOPPING | hold, now | STOPPING | hold).is_ok() {
+        if (now.wrapping_sub(write) as isize) > 0
+            && seat.update(write | STOPPING | hold, now | STOPPING | hold).is_ok()
+        {
             // SAFETY: as above, from `write` to `now`.
             unsafe { ring.give_back(write, now) };
             write = now;

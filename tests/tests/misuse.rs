@@ -141,3 +141,53 @@ fn two_threads_consuming_with_one_index_split_the_values_without_duplicates() {
     assert_eq!(buf.read_position(0), messages);
     assert_eq!(buf.state().held, 0, "every slot released");
 }
+
+/// A thread that learns a seat's position from another thread's index-API claim, with no
+/// synchronisation of its own (a Relaxed `read_position`), then takes the seat for a
+/// `Subscriber`: the claim publishes the write word its claimer saw, so the new holder never
+/// sees a write word behind its position (a debug assertion in its look, and `Empty` here).
+#[test]
+fn a_subscriber_taken_after_another_threads_index_claim_reads_on_from_there() {
+    for _ in 0..scaled(200, 8) {
+        let buf = multicast_buffer_core::HeapBuffer::<u64>::new(4, 1);
+        thread::scope(|s| {
+            s.spawn(|| {
+                buf.try_publish(7).unwrap();
+                assert_eq!(buf.try_consume(0), Ok(7));
+            });
+            s.spawn(|| {
+                while buf.read_position(0) < 1 {
+                    thread::yield_now();
+                }
+                let mut subscriber = buf.subscriber(0).expect("the seat is not held");
+                assert_eq!(subscriber.try_recv(), Err(TryConsumeError::Empty));
+                assert_eq!(subscriber.lag(), 0);
+            });
+        });
+    }
+}
+
+/// A detach from a thread that saw another thread's index-API claim only through a Relaxed
+/// `read_position`, then an index call on the detaching thread that settles the seat: the
+/// settle must not start from the claimed frontier with an older write word (it gave back
+/// unpublished positions: undefined behaviour, found by an adversarial review under Miri).
+#[test]
+fn a_detach_settled_after_another_threads_index_claim_gives_back_nothing_unpublished() {
+    for _ in 0..scaled(200, 8) {
+        let buf = multicast_buffer_core::HeapBuffer::<String>::new(4, 1);
+        thread::scope(|s| {
+            s.spawn(|| {
+                buf.try_publish("seven".to_string()).unwrap();
+                assert_eq!(buf.try_consume(0).as_deref(), Ok("seven"));
+            });
+            s.spawn(|| {
+                while buf.read_position(0) < 1 {
+                    thread::yield_now();
+                }
+                assert!(buf.detach(0));
+                assert_eq!(buf.try_consume(0), Err(TryConsumeError::Detached { missed: 0 }));
+            });
+        });
+        assert_eq!(buf.state().held, 0);
+    }
+}
