@@ -38,7 +38,7 @@ for bug in "${bugs[@]}"; do
       miri-misuse)
         RUSTFLAGS="--cfg multicast_bug=\"$bug\"" CARGO_TARGET_DIR="target/miri-bug-$bug" \
           MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-many-seeds=0..4" \
-          cargo +nightly miri test -p multicast-buffer-tests --test misuse -- after_another \
+          cargo +nightly miri test -p multicast-buffer-tests --test misuse -- another_thread \
           >"$log" 2>&1 ;;
       model)
         RUSTFLAGS="--cfg multicast_bug=\"$bug\"" CARGO_TARGET_DIR="target/model-bug-$bug" \

@@ -215,16 +215,19 @@ pub(crate) fn behind(write: usize, seat: usize, capacity: usize) -> usize {
     }
 }
 
-/// The positions published since `from` (a wrapping difference, for `Detached { missed }` and
-/// `lag`); 0 for a write word behind `from`, which an observation (a Relaxed peek of the seat
-/// word, then the write word) may pair.
+/// The positions published since `from` (a difference modulo the positions' wrap, for
+/// `Detached { missed }` and `lag`); 0 for a write word up to `MAX_CAPACITY` positions *behind*
+/// `from`, which an observation (a Relaxed peek of the seat word, then the write word) may pair.
+/// A real count lands there only after three quarters of the wrap (3 * 2^58 values on 64-bit
+/// targets, 3 * 2^26 on 32-bit ones), where it is ambiguous anyway.
 #[inline]
 pub(crate) fn since(write: usize, from: usize) -> u64 {
-    let ahead = (write & !FLAGS).wrapping_sub(from & !FLAGS);
-    if (ahead as isize) < 0 {
+    let ahead = (write & !FLAGS).wrapping_sub(from & !FLAGS) / ONE;
+    let wrap = usize::MAX / ONE + 1;
+    if ahead >= wrap - crate::MAX_CAPACITY {
         0
     } else {
-        (ahead / ONE) as u64
+        ahead as u64
     }
 }
 

@@ -736,6 +736,13 @@ fn distances_are_right_at_the_maximum_capacity() {
         assert_eq!(behind(write, write.wrapping_add(ONE), cap), 0);
         // A write word behind the position publishes nothing.
         assert_eq!(available(write, write.wrapping_add(ONE)), 0);
+        // A stale write word behind a peeked position missed nothing; a long detach's count
+        // is kept up to three quarters of the wrap.
+        assert_eq!(since(write, write.wrapping_add(ONE)), 0);
+        assert_eq!(since(write, write.wrapping_add(cap * ONE)), 0);
+        let half = 1usize << (usize::BITS - 5);
+        assert_eq!(since(write, write.wrapping_sub(half * ONE)), half as u64);
+        assert_eq!(since(write, write.wrapping_add((cap + 1) * ONE)), 3 * cap as u64 - 1);
     }
 }
 

@@ -191,3 +191,72 @@ fn a_detach_settled_after_another_threads_index_claim_gives_back_nothing_unpubli
         assert_eq!(buf.state().held, 0);
     }
 }
+
+/// (From the second review.) Claimer A; B sees the claim only through a Relaxed read_position and detaches; C learns of
+/// the detach only through a Relaxed flag and settles with an index call. The claim's Release
+/// must reach C through the release sequence (claim -> stop -> C's look).
+#[test]
+fn a_third_thread_settles_a_detach_of_another_threads_claimed_seat() {
+    for _ in 0..scaled(200, 6) {
+        let buf = multicast_buffer_core::HeapBuffer::<String>::new(4, 1);
+        let flag = AtomicBool::new(false);
+        thread::scope(|s| {
+            s.spawn(|| {
+                buf.try_publish("seven".to_string()).unwrap();
+                assert_eq!(buf.try_consume(0).as_deref(), Ok("seven"));
+            });
+            s.spawn(|| {
+                while buf.read_position(0) < 1 {
+                    thread::yield_now();
+                }
+                assert!(buf.detach(0));
+                flag.store(true, Ordering::Relaxed);
+            });
+            s.spawn(|| {
+                while !flag.load(Ordering::Relaxed) {
+                    thread::yield_now();
+                }
+                loop {
+                    match buf.try_consume(0) {
+                        Err(TryConsumeError::Detached { missed }) => {
+                            assert_eq!(missed, 0);
+                            break;
+                        }
+                        Err(TryConsumeError::Empty) => thread::yield_now(),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            });
+        });
+        assert_eq!(buf.state().held, 0);
+    }
+}
+
+/// (From the second review.) B sees the claim only relaxed, takes the seat for a Subscriber, makes it evictable, detaches
+/// it and acknowledges (a settle on B from the claimed position).
+#[test]
+fn an_evictable_subscriber_on_another_threads_claimed_seat_settles_its_detach() {
+    for _ in 0..scaled(200, 6) {
+        let buf = multicast_buffer_core::HeapBuffer::<String>::new(4, 1);
+        thread::scope(|s| {
+            s.spawn(|| {
+                buf.try_publish("a".to_string()).unwrap();
+                assert_eq!(buf.try_consume(0).as_deref(), Ok("a"));
+                let _ = buf.try_publish("b".to_string());
+            });
+            s.spawn(|| {
+                while buf.read_position(0) < 1 {
+                    thread::yield_now();
+                }
+                let mut sub = buf.subscriber(0).expect("not held");
+                sub.set_evictable(true);
+                assert!(buf.detach(0));
+                assert!(matches!(sub.try_recv(), Err(TryConsumeError::Detached { .. })));
+                drop(sub);
+            });
+        });
+        // Its next value: the producer applies the settled stop (nobody counted any more).
+        let _ = buf.try_publish("c".to_string());
+        assert_eq!(buf.state().held, 0);
+    }
+}
