@@ -1,6 +1,8 @@
 //! Misuse from several threads through the `&self` API: two threads publishing at once, two
 //! threads consuming with the same index. The buffer must stay consistent: each successful
-//! publish is delivered exactly once to each consumer index, in order.
+//! publish is delivered exactly once to each consumer index, in order. Also threads that learn
+//! of another thread's index call only through an unsynchronised observation and then detach,
+//! settle or take its seat (under Miri's weak memory, with several seeds: `ci/miri.sh`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -142,23 +144,33 @@ fn two_threads_consuming_with_one_index_split_the_values_without_duplicates() {
     assert_eq!(buf.state().held, 0, "every slot released");
 }
 
+/// The claimer of the tests below: publishes one value into a one-seat `buf` and consumes it
+/// with index 0 (its claim moves the seat's position to 1).
+fn publish_and_claim(buf: &multicast_buffer_core::HeapBuffer<String>) {
+    buf.try_publish("seven".to_string()).unwrap();
+    assert_eq!(buf.try_consume(0).as_deref(), Ok("seven"));
+}
+
+/// Waits until index 0's position is 1, seen only through a Relaxed observation
+/// (`read_position`): no synchronisation with the claimer.
+fn see_the_claim(buf: &multicast_buffer_core::HeapBuffer<String>) {
+    while buf.read_position(0) < 1 {
+        thread::yield_now();
+    }
+}
+
 /// A thread that learns a seat's position from another thread's index-API claim, with no
-/// synchronisation of its own (a Relaxed `read_position`), then takes the seat for a
-/// `Subscriber`: the claim publishes the write word its claimer saw, so the new holder never
-/// sees a write word behind its position (a debug assertion in its look, and `Empty` here).
+/// synchronisation of its own, then takes the seat for a `Subscriber`: the claim publishes the
+/// write word its claimer saw, so the new holder never sees a write word behind its position
+/// (a debug assertion in its look, and `Empty` here).
 #[test]
 fn a_subscriber_taken_after_another_threads_index_claim_reads_on_from_there() {
     for _ in 0..scaled(200, 8) {
-        let buf = multicast_buffer_core::HeapBuffer::<u64>::new(4, 1);
+        let buf = multicast_buffer_core::HeapBuffer::new(4, 1);
         thread::scope(|s| {
+            s.spawn(|| publish_and_claim(&buf));
             s.spawn(|| {
-                buf.try_publish(7).unwrap();
-                assert_eq!(buf.try_consume(0), Ok(7));
-            });
-            s.spawn(|| {
-                while buf.read_position(0) < 1 {
-                    thread::yield_now();
-                }
+                see_the_claim(&buf);
                 let mut subscriber = buf.subscriber(0).expect("the seat is not held");
                 assert_eq!(subscriber.try_recv(), Err(TryConsumeError::Empty));
                 assert_eq!(subscriber.lag(), 0);
@@ -168,22 +180,17 @@ fn a_subscriber_taken_after_another_threads_index_claim_reads_on_from_there() {
 }
 
 /// A detach from a thread that saw another thread's index-API claim only through a Relaxed
-/// `read_position`, then an index call on the detaching thread that settles the seat: the
-/// settle must not start from the claimed frontier with an older write word (it gave back
-/// unpublished positions: undefined behaviour, found by an adversarial review under Miri).
+/// observation, then an index call on the detaching thread that settles the seat: the settle
+/// must not start from the claimed frontier with an older write word (it gave back unpublished
+/// positions: undefined behaviour, found by an adversarial review under Miri).
 #[test]
 fn a_detach_settled_after_another_threads_index_claim_gives_back_nothing_unpublished() {
     for _ in 0..scaled(200, 8) {
-        let buf = multicast_buffer_core::HeapBuffer::<String>::new(4, 1);
+        let buf = multicast_buffer_core::HeapBuffer::new(4, 1);
         thread::scope(|s| {
+            s.spawn(|| publish_and_claim(&buf));
             s.spawn(|| {
-                buf.try_publish("seven".to_string()).unwrap();
-                assert_eq!(buf.try_consume(0).as_deref(), Ok("seven"));
-            });
-            s.spawn(|| {
-                while buf.read_position(0) < 1 {
-                    thread::yield_now();
-                }
+                see_the_claim(&buf);
                 assert!(buf.detach(0));
                 assert_eq!(buf.try_consume(0), Err(TryConsumeError::Detached { missed: 0 }));
             });
@@ -192,36 +199,28 @@ fn a_detach_settled_after_another_threads_index_claim_gives_back_nothing_unpubli
     }
 }
 
-/// (From the second review.) Claimer A; B sees the claim only through a Relaxed read_position and detaches; C learns of
-/// the detach only through a Relaxed flag and settles with an index call. The claim's Release
-/// must reach C through the release sequence (claim -> stop -> C's look).
+/// The same with the settle on a third thread, which learns of the detach only through a
+/// Relaxed flag: the claim's Release reaches it through the release sequence (claim, stop, its
+/// look). From the second review.
 #[test]
 fn a_third_thread_settles_a_detach_of_another_threads_claimed_seat() {
     for _ in 0..scaled(200, 6) {
-        let buf = multicast_buffer_core::HeapBuffer::<String>::new(4, 1);
-        let flag = AtomicBool::new(false);
+        let buf = multicast_buffer_core::HeapBuffer::new(4, 1);
+        let detached = AtomicBool::new(false);
         thread::scope(|s| {
+            s.spawn(|| publish_and_claim(&buf));
             s.spawn(|| {
-                buf.try_publish("seven".to_string()).unwrap();
-                assert_eq!(buf.try_consume(0).as_deref(), Ok("seven"));
-            });
-            s.spawn(|| {
-                while buf.read_position(0) < 1 {
-                    thread::yield_now();
-                }
+                see_the_claim(&buf);
                 assert!(buf.detach(0));
-                flag.store(true, Ordering::Relaxed);
+                detached.store(true, Ordering::Relaxed);
             });
             s.spawn(|| {
-                while !flag.load(Ordering::Relaxed) {
+                while !detached.load(Ordering::Relaxed) {
                     thread::yield_now();
                 }
                 loop {
                     match buf.try_consume(0) {
-                        Err(TryConsumeError::Detached { missed }) => {
-                            assert_eq!(missed, 0);
-                            break;
-                        }
+                        Err(TryConsumeError::Detached { missed }) => break assert_eq!(missed, 0),
                         Err(TryConsumeError::Empty) => thread::yield_now(),
                         other => panic!("{other:?}"),
                     }
@@ -232,31 +231,28 @@ fn a_third_thread_settles_a_detach_of_another_threads_claimed_seat() {
     }
 }
 
-/// (From the second review.) B sees the claim only relaxed, takes the seat for a Subscriber, makes it evictable, detaches
-/// it and acknowledges (a settle on B from the claimed position).
+/// A thread that saw another thread's claim only through a Relaxed observation takes the seat
+/// for a `Subscriber`, makes it evictable, detaches it and is told (a settle on its thread from
+/// the claimed position). From the second review.
 #[test]
 fn an_evictable_subscriber_on_another_threads_claimed_seat_settles_its_detach() {
     for _ in 0..scaled(200, 6) {
-        let buf = multicast_buffer_core::HeapBuffer::<String>::new(4, 1);
+        let buf = multicast_buffer_core::HeapBuffer::new(4, 1);
         thread::scope(|s| {
             s.spawn(|| {
-                buf.try_publish("a".to_string()).unwrap();
-                assert_eq!(buf.try_consume(0).as_deref(), Ok("a"));
-                let _ = buf.try_publish("b".to_string());
+                publish_and_claim(&buf);
+                let _ = buf.try_publish("eight".to_string());
             });
             s.spawn(|| {
-                while buf.read_position(0) < 1 {
-                    thread::yield_now();
-                }
-                let mut sub = buf.subscriber(0).expect("not held");
-                sub.set_evictable(true);
+                see_the_claim(&buf);
+                let mut subscriber = buf.subscriber(0).expect("the seat is not held");
+                subscriber.set_evictable(true);
                 assert!(buf.detach(0));
-                assert!(matches!(sub.try_recv(), Err(TryConsumeError::Detached { .. })));
-                drop(sub);
+                assert!(matches!(subscriber.try_recv(), Err(TryConsumeError::Detached { .. })));
             });
         });
-        // Its next value: the producer applies the settled stop (nobody counted any more).
-        let _ = buf.try_publish("c".to_string());
+        // Its next value: the producer applies the settled stop (nobody is counted any more).
+        let _ = buf.try_publish("nine".to_string());
         assert_eq!(buf.state().held, 0);
     }
 }
