@@ -2,7 +2,7 @@
 # Miri (nightly): undefined behaviour, data races and leaks in the core's and the adapter's
 # tests, under strict provenance; the threaded tests under several seeds; and a 32-bit leg.
 #   ci/miri.sh                 # everything below
-#   ci/miri.sh --bug NAME      # one threaded test with an injected bug (ci/teeth.sh): must fail
+#   ci/miri.sh --bug NAME      # the threaded tests of an injected bug (ci/teeth.sh): must fail
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup toolchain install nightly --profile minimal --component miri,rust-src >/dev/null 2>&1 ||
@@ -12,8 +12,13 @@ base="-Zmiri-strict-provenance"
 miri() { cargo +nightly miri test "$@"; }
 
 if [ "${1:-}" = "--bug" ]; then
-  RUSTFLAGS="--cfg multicast_bug=\"$2\"" CARGO_TARGET_DIR="target/miri-bug-$2" MIRIFLAGS="$base" \
-    miri -p multicast-buffer-tests --test stress -- three_consumers_small_ring
+  case "$2" in
+    # Weak-memory outcomes: the misuse tests of another thread's claimed seat, several seeds.
+    claim-without-release) flags="$base -Zmiri-many-seeds=0..4" tests=(--test misuse -- another_thread) ;;
+    *) flags="$base" tests=(--test stress -- three_consumers_small_ring) ;;
+  esac
+  RUSTFLAGS="--cfg multicast_bug=\"$2\"" CARGO_TARGET_DIR="target/miri-bug-$2" MIRIFLAGS="$flags" \
+    miri -p multicast-buffer-tests "${tests[@]}"
   exit
 fi
 

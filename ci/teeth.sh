@@ -26,7 +26,7 @@ for bug in "${bugs[@]}"; do
   case "$bug" in
     read-before-claim) checkers=(loom) ;;
     unwind-unpublished) checkers=(model) ;;
-    claim-without-release) checkers=(miri-misuse) ;;
+    claim-without-release) checkers=(miri) ;;
     *) checkers=(loom miri) ;;
   esac
   for checker in "${checkers[@]}"; do
@@ -35,11 +35,6 @@ for bug in "${bugs[@]}"; do
     case "$checker" in
       loom) bash ci/loom.sh --bug "$bug" >"$log" 2>&1 ;;
       miri) bash ci/miri.sh --bug "$bug" >"$log" 2>&1 ;;
-      miri-misuse)
-        RUSTFLAGS="--cfg multicast_bug=\"$bug\"" CARGO_TARGET_DIR="target/miri-bug-$bug" \
-          MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-many-seeds=0..4" \
-          cargo +nightly miri test -p multicast-buffer-tests --test misuse -- another_thread \
-          >"$log" 2>&1 ;;
       model)
         RUSTFLAGS="--cfg multicast_bug=\"$bug\"" CARGO_TARGET_DIR="target/model-bug-$bug" \
           cargo test -p multicast-buffer-tests --test model_handles >"$log" 2>&1 ;;

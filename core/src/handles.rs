@@ -906,10 +906,11 @@ impl<B: BufferRef> Subscriber<B> {
             return Err(self.stopped(current));
         }
         let write = buffer.producer.written();
-        // A handle's position came from the producer (a join, Release) or from its own reads
-        // of published values, so the write word (Acquire) is never behind it.
+        // The handle's position came from an Acquire look at its seat or from its own reads
+        // of published values, so the write word is never behind it (invariant 5): nothing is
+        // published from the write word up to the position.
         debug_assert!(
-            ((write & !FLAGS).wrapping_sub(self.word) as isize) >= 0,
+            available(self.word, write) == 0,
             "a write word behind a subscriber's position"
         );
         let ready = available(write, self.word);

@@ -1500,15 +1500,13 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             // the seat word's.
             let from =
                 if current & TETHERED != 0 && local != UNKNOWN { local } else { current & !FLAGS };
-            debug_assert!(
-                !counted || (write.wrapping_sub(from) as isize) >= 0,
-                "settling from a frontier ahead of the write position"
-            );
-            // Defence in depth: a write word behind the frontier (which the orderings above
-            // rule out) settles at the frontier and gives nothing back, rather than give back
-            // positions that are not published, or that the frontier's claimer read.
-            let write =
-                if counted && (write.wrapping_sub(from) as isize) < 0 { from } else { write };
+            // A frontier ahead of the write word (published positions past it: invariant 5
+            // rules that out). Defence in depth: such a settle settles at the frontier and
+            // gives nothing back, rather than give back positions that are not published, or
+            // that the frontier's claimer read.
+            let stale = counted && available(from, write) > 0;
+            debug_assert!(!stale, "settling from a frontier ahead of the write position");
+            let write = if stale { from } else { write };
             let new = if counted {
                 write | STOPPING | hold
             } else if leave {
@@ -1541,7 +1539,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         // What was published meanwhile, while the producer still counts the seat, is ours too
         // (once: the producer's look may be racing with us; it takes the rest).
         let now = self.producer.written() & !FLAGS;
-        if (now.wrapping_sub(write) as isize) > 0
+        if available(now, write) > 0
             && seat.update(write | STOPPING | hold, now | STOPPING | hold).is_ok()
         {
             // SAFETY: as above, from `write` to `now`.

@@ -159,6 +159,20 @@ fn see_the_claim(buf: &multicast_buffer_core::HeapBuffer<String>) {
     }
 }
 
+/// Runs the claimer on one thread and `then` on another once it has seen the claim.
+fn after_another_threads_claim(
+    buf: &multicast_buffer_core::HeapBuffer<String>,
+    then: impl FnOnce() + Send,
+) {
+    thread::scope(|s| {
+        s.spawn(|| publish_and_claim(buf));
+        s.spawn(|| {
+            see_the_claim(buf);
+            then();
+        });
+    });
+}
+
 /// A thread that learns a seat's position from another thread's index-API claim, with no
 /// synchronisation of its own, then takes the seat for a `Subscriber`: the claim publishes the
 /// write word its claimer saw, so the new holder never sees a write word behind its position
@@ -167,14 +181,10 @@ fn see_the_claim(buf: &multicast_buffer_core::HeapBuffer<String>) {
 fn a_subscriber_taken_after_another_threads_index_claim_reads_on_from_there() {
     for _ in 0..scaled(200, 8) {
         let buf = multicast_buffer_core::HeapBuffer::new(4, 1);
-        thread::scope(|s| {
-            s.spawn(|| publish_and_claim(&buf));
-            s.spawn(|| {
-                see_the_claim(&buf);
-                let mut subscriber = buf.subscriber(0).expect("the seat is not held");
-                assert_eq!(subscriber.try_recv(), Err(TryConsumeError::Empty));
-                assert_eq!(subscriber.lag(), 0);
-            });
+        after_another_threads_claim(&buf, || {
+            let mut subscriber = buf.subscriber(0).expect("the seat is not held");
+            assert_eq!(subscriber.try_recv(), Err(TryConsumeError::Empty));
+            assert_eq!(subscriber.lag(), 0);
         });
     }
 }
@@ -187,13 +197,9 @@ fn a_subscriber_taken_after_another_threads_index_claim_reads_on_from_there() {
 fn a_detach_settled_after_another_threads_index_claim_gives_back_nothing_unpublished() {
     for _ in 0..scaled(200, 8) {
         let buf = multicast_buffer_core::HeapBuffer::new(4, 1);
-        thread::scope(|s| {
-            s.spawn(|| publish_and_claim(&buf));
-            s.spawn(|| {
-                see_the_claim(&buf);
-                assert!(buf.detach(0));
-                assert_eq!(buf.try_consume(0), Err(TryConsumeError::Detached { missed: 0 }));
-            });
+        after_another_threads_claim(&buf, || {
+            assert!(buf.detach(0));
+            assert_eq!(buf.try_consume(0), Err(TryConsumeError::Detached { missed: 0 }));
         });
         assert_eq!(buf.state().held, 0);
     }
