@@ -18,15 +18,19 @@
 #                         reads the claimed position (a detach, a new Subscriber) may then see an
 #                         older write word, and a settle gave back unpublished positions: the
 #                         misuse tests of that under Miri's weak memory must fail  (Miri)
+#   unwind-without-wake   the adapter's receive wakes a publisher waiting for room only when it
+#                         returns, not when it unwinds (a panicking `Clone` whose claim gave a
+#                         slot back): the adapter's lost-wake-up tests must fail  (wakeups test)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bugs=(relaxed-orderings release-before-read publish-before-write read-before-claim prepare-over-held unwind-unpublished claim-without-release)
+bugs=(relaxed-orderings release-before-read publish-before-write read-before-claim prepare-over-held unwind-unpublished claim-without-release unwind-without-wake)
 missed=0
 for bug in "${bugs[@]}"; do
   case "$bug" in
     read-before-claim) checkers=(loom) ;;
     unwind-unpublished) checkers=(model) ;;
     claim-without-release) checkers=(miri) ;;
+    unwind-without-wake) checkers=(wakeups) ;;
     *) checkers=(loom miri) ;;
   esac
   for checker in "${checkers[@]}"; do
@@ -38,6 +42,9 @@ for bug in "${bugs[@]}"; do
       model)
         RUSTFLAGS="--cfg multicast_bug=\"$bug\"" CARGO_TARGET_DIR="target/model-bug-$bug" \
           cargo test -p multicast-buffer-tests --test model_handles >"$log" 2>&1 ;;
+      wakeups)
+        RUSTFLAGS="--cfg multicast_bug=\"$bug\"" CARGO_TARGET_DIR="target/wakeups-bug-$bug" \
+          cargo test -p multicast-buffer --test wakeups >"$log" 2>&1 ;;
     esac
     status=$?
     if [ $status -eq 0 ]; then

@@ -5,7 +5,7 @@
 //! channel), arms the seat and tries once more before returning `Pending` (the Dekker pattern of
 //! the [`wait`](crate::wait) module); the publisher wakes it after its next publish (or when it
 //! closes the channel). A pending publish does the mirror, and is woken by the subscriber that
-//! frees a slot or leaves. Async waits never spin or park: they return `Pending`.
+//! frees a slot (whatever its call returns, also when it unwinds) or leaves, and by a detach. Async waits never spin or park: they return `Pending`.
 
 use std::fmt;
 use std::future::Future;
@@ -45,7 +45,6 @@ impl<T: Clone> Subscriber<T> {
             match self.recv_now() {
                 Ok(value) => {
                     self.waiters().disarm_seat(index);
-                    self.waiters().after_release();
                     return Poll::Ready(Ok(value));
                 }
                 Err(err) => {

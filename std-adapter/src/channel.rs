@@ -21,8 +21,14 @@
 //! - [`Publisher::try_publish`] and [`Publisher::publish_iter`] add to the core's publish one
 //!   `fence(SeqCst)`, one relaxed load of the waiter count and a branch not taken (per call, so
 //!   per batch for `publish_iter`).
-//! - [`Subscriber::try_recv`], [`Subscriber::recv_batch`] and the drop of a [`ReadGuard`] add
-//!   one `fence(SeqCst)`, one relaxed load of the publisher's flag and a branch not taken.
+//! - Every call of a [`Subscriber`] into the core's receive side ([`Subscriber::try_recv`], each
+//!   try of [`Subscriber::recv_blocking`] and of the async `recv`, [`Subscriber::recv_batch`],
+//!   [`Subscriber::try_read`], [`Subscriber::is_ready`], [`Subscriber::rejoin`]) and the drop of
+//!   a [`ReadGuard`] add one `fence(SeqCst)`, one relaxed load of the publisher's flag and a
+//!   branch not taken, on every exit: a value, an error (`Empty` too) or unwinding. A call that
+//!   returns no value may still have freed a slot (a detached subscriber gives back what it had
+//!   not read; a claim whose `Clone` panicked gives its slot back), so every exit must look for
+//!   a publisher to wake.
 //!
 //! No lock, no syscall, no shared read-modify-write. A waker that finds a waiter pays for a scan
 //! of the seats' flags (publisher) and a lock and an unpark or a `Waker::wake` per waiter. See
@@ -43,7 +49,7 @@ use multicast_buffer_core::{
     ConfigError, HeapBuffer, NoFreeSeat, State, TryConsumeError, TryPublishError,
 };
 
-use crate::wait::{pause, Backoff, Step, WaitStrategy, Waiters};
+use crate::wait::{pause, Backoff, Step, WaitStrategy, Waiters, WakePublisher};
 
 type Core<T> = Arc<HeapBuffer<T>>;
 
@@ -501,7 +507,10 @@ impl<T> SubscribeHandle<T> {
     /// assert!(subscribers.subscribe().is_ok());
     /// ```
     pub fn subscribe(&self) -> Result<Subscriber<T>, NoFreeSeat> {
-        let inner = multicast_buffer_core::Subscriber::subscribe(Arc::clone(&self.buffer))?;
+        // Through `releasing`: taking a seat may settle what its last holder left.
+        let inner = self
+            .waiters
+            .releasing(|| multicast_buffer_core::Subscriber::subscribe(Arc::clone(&self.buffer)))?;
         Ok(Subscriber { inner, wait: self.wait, leaver: Leaver(Arc::clone(&self.waiters)) })
     }
 
@@ -653,11 +662,7 @@ impl<T> Subscriber<T> {
     where
         T: Clone,
     {
-        let result = self.inner.try_recv();
-        if result.is_ok() {
-            self.leaver.0.after_release();
-        }
-        result
+        self.recv_now()
     }
 
     /// Takes the next value, waiting for at most `timeout` (`None`: as long as it takes), by the
@@ -685,12 +690,12 @@ impl<T> Subscriber<T> {
     {
         let mut backoff = Backoff::new(self.wait, timeout);
         let index = self.inner.index();
-        let mut armed = SeatArmed { waiters: &self.leaver.0, index, armed: false };
+        let Self { inner, leaver, .. } = self;
+        let mut armed = SeatArmed { waiters: &leaver.0, index, armed: false };
         loop {
-            match self.inner.try_recv() {
+            match armed.waiters.releasing(|| inner.try_recv()) {
                 Ok(value) => {
                     armed.disarm();
-                    armed.waiters.after_release();
                     return Ok(value);
                 }
                 Err(err) => {
@@ -731,19 +736,8 @@ impl<T> Subscriber<T> {
     where
         T: Clone,
     {
-        /// Wakes the publisher also when `f` panics after some values were taken.
-        struct Release<'a>(&'a Waiters);
-        impl Drop for Release<'_> {
-            fn drop(&mut self) {
-                self.0.after_release();
-            }
-        }
-        let release = Release(&self.leaver.0);
-        let result = self.inner.recv_batch(max, f);
-        if !matches!(result, Ok(1..)) {
-            std::mem::forget(release);
-        }
-        result
+        // Also when `f` panics after some values were taken.
+        self.leaver.0.releasing(|| self.inner.recv_batch(max, f))
     }
 
     /// Borrows the next value in place, without cloning (`T` need not be `Clone`); the slot is
@@ -762,8 +756,8 @@ impl<T> Subscriber<T> {
     /// assert_eq!(subscriber.try_read().unwrap().len(), 1024);
     /// ```
     pub fn try_read(&mut self) -> Result<ReadGuard<'_, T>, TryConsumeError> {
-        let inner = self.inner.try_read()?;
-        Ok(ReadGuard { inner, release: GuardRelease(&self.leaver.0) })
+        let inner = self.leaver.0.releasing(|| self.inner.try_read())?;
+        Ok(ReadGuard { inner, release: WakePublisher(&self.leaver.0) })
     }
 
     /// After [`RecvError::Detached`]: asks to be counted again, from the publisher's next value
@@ -784,13 +778,14 @@ impl<T> Subscriber<T> {
     /// assert_eq!(subscriber.recv_blocking(None), Ok(2));
     /// ```
     pub fn rejoin(&mut self) -> bool {
-        self.inner.rejoin()
+        self.leaver.0.releasing(|| self.inner.rejoin())
     }
 
     /// Whether a call would return something other than "empty" now: a value, closed or
     /// detached.
     pub fn is_ready(&mut self) -> bool {
-        self.inner.is_ready()
+        // A look may settle a detach, giving slots back.
+        self.leaver.0.releasing(|| self.inner.is_ready())
     }
 
     /// Values published that this subscriber has not read yet.
@@ -835,13 +830,14 @@ impl<T> Subscriber<T> {
         &self.leaver.0
     }
 
-    /// One receive attempt without waking anyone.
-    #[cfg(feature = "async")]
+    /// One receive attempt; wakes the publisher if it waits for room, whatever the outcome
+    /// (see [`Waiters::releasing`]).
+    #[inline]
     pub(crate) fn recv_now(&mut self) -> Result<T, TryConsumeError>
     where
         T: Clone,
     {
-        self.inner.try_recv()
+        self.leaver.0.releasing(|| self.inner.try_recv())
     }
 }
 
@@ -891,15 +887,7 @@ impl<T> fmt::Debug for Subscriber<T> {
 pub struct ReadGuard<'a, T> {
     inner: multicast_buffer_core::ReadGuard<'a, Core<T>>,
     /// Declared last: runs after `inner` released the slot.
-    release: GuardRelease<'a>,
-}
-
-struct GuardRelease<'a>(&'a Waiters);
-
-impl Drop for GuardRelease<'_> {
-    fn drop(&mut self) {
-        self.0.after_release();
-    }
+    release: WakePublisher<'a>,
 }
 
 impl<T> Deref for ReadGuard<'_, T> {

@@ -326,6 +326,22 @@ impl Waiters {
         }
     }
 
+    /// Runs `call`, one call into the core's receive side (a read, a batch, a look, a rejoin, a
+    /// subscribe), and then [`after_release`](Self::after_release), however `call` ends: with a
+    /// value, with an error, or by unwinding.
+    ///
+    /// Every exit must wake, not only a value: a detached subscriber gives back what it had not
+    /// read (the core's settle) and returns `Detached`; a claim whose `Clone` panics on a seat
+    /// that was detached meanwhile gives its unit back; either frees a slot that a publisher may
+    /// have found still held a moment before, and registered for. Every receive path of the
+    /// handles calls the core through here, so none can forget the wake-up. With the publisher
+    /// not armed it costs what `after_release` costs: one fence, one relaxed load.
+    #[inline]
+    pub(crate) fn releasing<R>(&self, call: impl FnOnce() -> R) -> R {
+        let _wake = WakePublisher(self);
+        call()
+    }
+
     #[cold]
     #[inline(never)]
     fn wake_producer(&self) {
@@ -349,6 +365,23 @@ impl fmt::Debug for Waiters {
             .field("consumers_waiting", &self.consumers.load(Ordering::Relaxed))
             .field("producer_waiting", &self.producer.waiting.load(Ordering::Relaxed))
             .finish()
+    }
+}
+
+/// Calls [`Waiters::after_release`] when dropped, on return and on unwinding: held across each
+/// call into the core's receive side (by [`Waiters::releasing`]) and by a `ReadGuard`.
+pub(crate) struct WakePublisher<'a>(pub(crate) &'a Waiters);
+
+impl Drop for WakePublisher<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // The injected bug of `ci/teeth.sh`: a receive that unwinds (a panicking `Clone`) wakes
+        // nobody, the lost wake-up of a pending publish that this guard prevents.
+        #[cfg(multicast_bug = "unwind-without-wake")]
+        if std::thread::panicking() {
+            return;
+        }
+        self.0.after_release();
     }
 }
 
