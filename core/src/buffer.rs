@@ -690,9 +690,7 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             if word & (MEMBERSHIP | TETHERED) == RUNNING && behind(write, word, capacity) > max_lag
             {
                 self.install_ops();
-                if seat.stop() & MEMBERSHIP == RUNNING {
-                    detached += 1;
-                }
+                detached += usize::from(seat.stop_lagging(write, capacity, max_lag));
             }
         }
         if detached != 0 {

@@ -458,3 +458,32 @@ fn loom_membership_a_panicking_drop_in_subscribes_ask_leaks_the_seat() {
         assert_eq!(alive.load(SeqCst), 0);
     });
 }
+
+/// The lag limit (`detach_lagging`) judges a lagging evictable seat while a tethered
+/// `Subscriber` takes it: the stop must not land on the tethered seat (issue 17, defect 3: the
+/// stop was an unconditional `fetch_or` after the judgement, so it could). Either the stop comes
+/// first (the taker finds a stopping seat, which it does not tether) or the judgement sees the
+/// tether and skips it.
+#[test]
+fn loom_membership_lag_limit_races_a_tethered_take() {
+    loom::model(|| {
+        let alive = Arc::new(AtomicUsize::new(0));
+        let buf: Buf = Arc::new(HeapBuffer::new(2, 2));
+        buf.try_publish(Live::new(0, &alive)).unwrap();
+        assert_eq!(buf.try_consume(0).map(|v| v.id), Ok(0));
+        let taker = {
+            let buf = Arc::clone(&buf);
+            thread::spawn(move || Subscriber::new(buf, 1).unwrap())
+        };
+        let detached = buf.detach_lagging(0);
+        let sub = taker.join().unwrap();
+        let word = buf.storage.seats()[1].peek();
+        assert!(
+            word & crate::protocol::TETHERED == 0 || word & MEMBERSHIP == 0,
+            "the lag limit stopped a tethered seat (detached {detached}, word {word:#x})"
+        );
+        drop(sub);
+        drop(buf);
+        assert_eq!(alive.load(SeqCst), 0);
+    });
+}

@@ -74,6 +74,7 @@
 //! |---|---|---|
 //! | running `p` → running `p + k` (a claim) | an index-API call (`k = 1`), an evictable holder (a run) | AcqRel compare-and-swap: the seat's modification order decides who gives back each unit; Acquire pairs with a panicking clone's Release unclaim, Release makes the write word the claimer saw visible to whoever later reads the claimed position (a detacher's settle, a new holder) |
 //! | running → stopping, joining → vacant | `detach`, anyone | Release `fetch_or(STOP)`, then `REQUEST` |
+//! | running, evictable, lagging → stopping | `detach_lagging`, the lag limit | Release compare-and-swap from the word it judged (a seat tethered meanwhile is judged again), then `REQUEST` |
 //! | stopping (not tethered) at `f` → vacant | producer | Acquire compare-and-swap; then it gives back `f..write` |
 //! | stopping at `f` → stopping at `g` (held or not: `leave`) | the holder settling: ack of a stop, leaving | AcqRel compare-and-swap; then it gives back its own units up to `g`, then `REQUEST` |
 //! | joining → running at the write position | producer | Release compare-and-swap (the joiner's Acquire load learns its position) |
@@ -973,6 +974,27 @@ impl Seat {
         // Release: pairs with the Acquire loads of the producer (`apply_requests`) and the
         // holder (`look`).
         self.word.fetch_or(STOP, Ordering::Release)
+    }
+
+    /// Stops the seat if it is running, evictable (not tethered) and more than `max_lag`
+    /// positions behind write word `write` (the lag limit, `detach_lagging`): whether it did.
+    /// A compare-and-swap from the word it judged, so a seat that a `Subscriber` tethers (or
+    /// that reads on) in between is judged again, never stopped on an old look.
+    pub(crate) fn stop_lagging(&self, write: usize, capacity: usize, max_lag: usize) -> bool {
+        let mut word = self.peek();
+        while word & (MEMBERSHIP | TETHERED) == RUNNING && behind(write, word, capacity) > max_lag {
+            // Release: as in `stop`. Relaxed on failure: the word is judged again.
+            match self.word.compare_exchange(
+                word,
+                word | STOP,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => word = now,
+            }
+        }
+        false
     }
 
     /// Changes the seat word from `current` to `new` (a holder taking, settling, handing back or
