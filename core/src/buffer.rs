@@ -545,17 +545,17 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         if word & FLAGS != 0 {
             return Err(self.refused(index, word));
         }
-        // The producer's line is read only when the seat's view of it is used up.
-        if !seat.sees(word, self.capacity()) {
-            let write = self.producer.written();
-            if available(write, word) == 0 {
-                return Err(if write & CLOSED != 0 {
-                    TryConsumeError::Closed
-                } else {
-                    TryConsumeError::Empty
-                });
-            }
-            seat.saw(write);
+        // No view of the write word is kept between calls: a call with this index may come from
+        // any thread, after a `Subscriber` moved the seat any distance (a shared cache of it was
+        // once trusted modulo the positions' wrap: undefined behaviour after 2^28 values on
+        // 32-bit targets).
+        let write = self.producer.written();
+        if available(write, word) == 0 {
+            return Err(if write & CLOSED != 0 {
+                TryConsumeError::Closed
+            } else {
+                TryConsumeError::Empty
+            });
         }
         // The claim is the role check: the next call with this index (on any thread) reads the
         // next position.
@@ -991,7 +991,6 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             let flags = seat.word.load(Relaxed) & FLAGS;
             seat.word.store(word | flags, Relaxed);
             seat.progress.store(word, Relaxed);
-            seat.cache.store(word, Relaxed);
         }
         self
     }

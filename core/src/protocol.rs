@@ -887,11 +887,6 @@ pub struct Seat {
     /// A tethered holder's position (× `ONE`), for observers (`read_position`, `state`); only
     /// that holder writes it.
     pub(crate) progress: AtomicUsize,
-    /// Index-API calls: a write word (flags clear) they saw published, so that a call reads the
-    /// producer's line only once it has read that far. Any call with this index may write it,
-    /// but only with a write word it loaded with Acquire, after the seat's position; the
-    /// producer sets it when it counts the seat at a new position.
-    pub(crate) cache: AtomicUsize,
 }
 
 impl Seat {
@@ -901,7 +896,6 @@ impl Seat {
             Self {
                 word: AtomicUsize::new(if vacant { VACANT } else { 0 }),
                 progress: AtomicUsize::new(0),
-                cache: AtomicUsize::new(0),
             }
         }
     }
@@ -1029,26 +1023,6 @@ impl Seat {
                 Err(now) => seat = now,
             }
         }
-    }
-
-    /// Index API: whether the seat's cached view of the write position says that the position
-    /// of seat word `word` is published. The cache is trusted only within `capacity` ahead:
-    /// anything else (a view from before the seat was moved, caught up) sends the call to the
-    /// producer's line.
-    #[inline(always)]
-    pub(crate) fn sees(&self, word: usize, capacity: usize) -> bool {
-        // Acquire: pairs with the Release store in `saw` by the call that saw the write word, so
-        // the producer's writes of those slots happen before our read (that call's Acquire load
-        // of the write word synchronised with the producer).
-        let ahead = self.cache.load(Ordering::Acquire).wrapping_sub(word) / ONE;
-        ahead.wrapping_sub(1) < capacity
-    }
-
-    /// Index API: remembers write word `write`, just loaded with Acquire, as the seat's view.
-    #[inline(always)]
-    pub(crate) fn saw(&self, write: usize) {
-        // Release: pairs with the Acquire load in `sees` (see there).
-        self.cache.store(write & !FLAGS, Ordering::Release);
     }
 
     /// A holder hands back the seat it found as `word` (a stopping one is settled instead), as
@@ -1461,9 +1435,6 @@ impl<T, S: Storage<T>> Buffer<T, S> {
                         // only once it learns the position from the compare-and-swap below.
                         seat.advance(word);
                     }
-                    // Index calls start from here too (a view from before is of no use; a stale
-                    // one is not trusted, see `sees`).
-                    seat.saw(word);
                     let counted = word | (current & (HELD | TETHERED));
                     // Release: pairs with the joiner's Acquire `look`, which learns `word`.
                     if seat
