@@ -668,26 +668,44 @@ impl<B: BufferRef> Subscriber<B> {
         let asked = this.observe() & !FLAGS;
         for (index, seat) in seats.iter().enumerate() {
             let mut word = seat.peek();
-            while word & (HELD | MEMBERSHIP) == VACANT {
-                match seat.update(word, asked | JOINING | HELD) {
-                    Ok(()) => {
-                        // The handle first: once closed the ask applies the requests here, and
-                        // if a destructor panics there the handle's drop lets go of the seat.
-                        let subscriber = Self {
-                            buffer,
-                            index,
-                            word: UNKNOWN,
-                            seen: UNKNOWN,
-                            told: UNKNOWN,
-                            evictable: true,
-                            leaves: true,
-                            vacant: true,
-                        };
-                        subscriber.buffer.buffer().request();
-                        return Ok(subscriber);
-                    }
-                    Err(now) => word = now,
+            loop {
+                let new = match word & (HELD | MEMBERSHIP) {
+                    VACANT => asked | JOINING | HELD,
+                    // Given up (a subscriber left, or a detached one let go) and not applied
+                    // yet: the producer would make it vacant at its next publish, which may
+                    // never come (a producer that waits for subscribers). Cancel the stop
+                    // instead: the seat stays counted from its frontier, and what was published
+                    // since is skipped, so this subscriber too receives from the producer's next
+                    // value on.
+                    STOPPING => (word & !STOP) | HELD,
+                    _ => break,
+                };
+                if seat.update(word, new).is_err() {
+                    word = seat.peek();
+                    continue;
                 }
+                let joining = new & MEMBERSHIP == JOINING;
+                let position = if joining { UNKNOWN } else { new & !FLAGS };
+                // The handle first: once closed the ask applies the requests here, and if a
+                // destructor panics there (or in the skip) the handle's drop lets go of the seat.
+                let mut subscriber = Self {
+                    buffer,
+                    index,
+                    word: position,
+                    seen: position,
+                    told: UNKNOWN,
+                    evictable: true,
+                    leaves: true,
+                    vacant: true,
+                };
+                if joining {
+                    subscriber.buffer.buffer().request();
+                } else {
+                    let start = subscriber.buffer.buffer().skip_published(index, position);
+                    subscriber.word = start;
+                    subscriber.seen = start;
+                }
+                return Ok(subscriber);
             }
         }
         Err(NoFreeSeat { seats: seats.len() })

@@ -487,3 +487,37 @@ fn loom_membership_lag_limit_races_a_tethered_take() {
         assert_eq!(alive.load(SeqCst), 0);
     });
 }
+
+/// A subscriber leaves and a new one subscribes at once, with no publish in between on this
+/// thread, while the publisher publishes on another: the new one gets the seat whether the
+/// producer applied the leave first (vacant: it joins) or not (stopping at the write position:
+/// it cancels the stop; issue 17, defect 5: it used to get `NoFreeSeat` until the producer's
+/// next publish). It receives only what was published after the leave, in order, and every
+/// value is dropped exactly once.
+#[test]
+fn loom_membership_a_left_seat_is_taken_at_once_while_the_producer_publishes() {
+    loom::model(|| {
+        let alive = Arc::new(AtomicUsize::new(0));
+        let buf: Buf = Arc::new(HeapBuffer::with_seats(2, 1));
+        let mut publisher = Publisher::new(Arc::clone(&buf)).unwrap();
+        let first = Subscriber::subscribe(Arc::clone(&buf)).unwrap();
+        publisher.try_publish(Live::new(0, &alive)).ok().unwrap();
+        let producer = {
+            let alive = Arc::clone(&alive);
+            thread::spawn(move || {
+                let sent = publisher.try_publish(Live::new(1, &alive)).is_ok();
+                (sent, publisher)
+            })
+        };
+        drop(first);
+        let mut second =
+            Subscriber::subscribe(Arc::clone(&buf)).expect("a left seat is free at once");
+        let (sent, publisher) = producer.join().unwrap();
+        drop(publisher);
+        let got = drain(&mut second);
+        assert!(got.is_empty() || (sent && got == [1]), "{got:?}");
+        drop(second);
+        drop(buf);
+        assert_eq!(alive.load(SeqCst), 0);
+    });
+}

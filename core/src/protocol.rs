@@ -79,6 +79,7 @@
 //! | stopping at `f` → stopping at `g` (held or not: `leave`) | the holder settling: ack of a stop, leaving | AcqRel compare-and-swap; then it gives back its own units up to `g`, then `REQUEST` |
 //! | joining → running at the write position | producer | Release compare-and-swap (the joiner's Acquire load learns its position) |
 //! | vacant → joining | `rejoin`, `subscribe` | AcqRel compare-and-swap, then `REQUEST` |
+//! | stopping, not held, frontier at the write position → running, held | `subscribe`, on a seat given up and not applied yet | AcqRel compare-and-swap (the stop is cancelled: the seat stays counted); then it claims what was published since (a publish racing the leave) and gives it back (`skip_published`) |
 //! | stopping → running | `rejoin` before the stop was applied | AcqRel compare-and-swap (the stop is cancelled; nothing was given back past the frontier) |
 //! | not held → held | `Subscriber::new`, `subscribe` | AcqRel compare-and-swap |
 //! | held → not held | the holder (hand back, leave) | Release compare-and-swap |
@@ -1459,6 +1460,26 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         if deferred || nobody {
             producer.request_flag();
         }
+    }
+
+    /// A new evictable holder of seat `index`, which it took running at `from` by cancelling a
+    /// stop nobody applied (`Subscriber::subscribe` on a seat its last holder gave up), claims
+    /// the positions published since and gives back their units, which the holder that left
+    /// never read: it starts at the producer's next value, as a joiner does. Returns its
+    /// position: the write position, or `from` if the seat was stopped again meanwhile (its
+    /// next call is told). A destructor run here may panic; the caller's handle lets go then.
+    pub(crate) fn skip_published(&self, index: usize, from: usize) -> usize {
+        let seat = self.seat(index);
+        // Acquire: as in `Producer::written`: we may drop values published up to here. At or
+        // after `from`, which the caller's compare-and-swap read (invariant 5).
+        let write = self.producer.written() & !FLAGS;
+        if available(write, from) == 0 || !seat.claim(from | HELD, write.wrapping_sub(from)) {
+            return from;
+        }
+        // SAFETY: the claim moved the seat from `from` to `write` while it was counted: those
+        // units are ours (invariant 1), and nobody read them for this seat.
+        unsafe { self.ring().give_back(from, write) };
+        write
     }
 
     /// The holder of seat `index` (whose own position is `local`; for an index-API seat, which
