@@ -874,13 +874,14 @@ impl<B: BufferRef> Subscriber<B> {
         self.try_recv()
     }
 
-    /// When everything seen is read: a look at the producer's write position. Whether more is
-    /// published (then `seen` moves past it). `false` for a joining subscriber too (its position
-    /// is `UNKNOWN`), whose cold path asks the seat.
+    /// When everything seen is read: a look at the producer's write position (see the free
+    /// function [`refresh`]).
     #[inline(always)]
     fn refresh(&mut self) -> bool {
-        let producer = &self.buffer.buffer().producer;
-        refresh(producer, self.word, &mut self.seen)
+        let buffer = self.buffer.buffer();
+        // SAFETY: the index was checked when this handle was made.
+        let seat = unsafe { buffer.seat_unchecked(self.index) };
+        refresh(&buffer.producer, seat, self.word, &mut self.seen, self.evictable)
     }
 
     /// The cold paths' step: looks (see [`look`](Self::look)), then claims `count` positions if
@@ -1235,9 +1236,22 @@ impl<B: BufferRef> Subscriber<B> {
 
 /// A subscriber at read word `word` that has read everything it saw (`*seen`) looks at the
 /// producer's write position: whether more is published (then `*seen` moves to it). `false` for
-/// a joining subscriber too (`UNKNOWN`), whose cold path asks its seat.
+/// a joining subscriber too (`UNKNOWN`), whose cold path asks its seat, and for a tethered one
+/// whose seat was stopped: a detach takes effect once it has read what it had seen, also while
+/// the producer keeps publishing (it used to read on for good, and the producer kept waiting
+/// for it). An evictable subscriber learns of a stop from its failed claim.
 #[inline(always)]
-fn refresh(producer: &crate::protocol::Producer, word: usize, seen: &mut usize) -> bool {
+fn refresh(
+    producer: &crate::protocol::Producer,
+    seat: &Seat,
+    word: usize,
+    seen: &mut usize,
+    evictable: bool,
+) -> bool {
+    // Its own line: a hint (the cold path's `look` acquires the stop).
+    if !evictable && seat.peek() & MEMBERSHIP != RUNNING {
+        return false;
+    }
     let write = producer.written() & !FLAGS;
     // A write word behind the position (which the protocol never shows) publishes nothing.
     if word == UNKNOWN || (write.wrapping_sub(word) as isize) <= 0 {
@@ -1258,7 +1272,8 @@ fn ready(
     seen: &mut usize,
     evictable: bool,
 ) -> bool {
-    (word != *seen || refresh(producer, word, seen)) && (!evictable || seat.claim(word | HELD, ONE))
+    (word != *seen || refresh(producer, seat, word, seen, evictable))
+        && (!evictable || seat.claim(word | HELD, ONE))
 }
 
 /// On a panic in `T::clone` of a single read: an evictable subscriber's claim of `word` goes

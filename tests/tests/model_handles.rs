@@ -146,9 +146,10 @@ enum Member {
     /// Counted; reads from `read`.
     Running,
     /// Detached, not applied yet: still counted. The producer's next publish call (for an
-    /// index seat or an evictable handle) or the consumer's own next look (an index call or an
-    /// evictable handle's call at once; a tethered handle's call once it has read everything)
-    /// gives back what it has not read.
+    /// index seat or an evictable handle) or the consumer's own next look gives back what it
+    /// has not read: an index call or an evictable handle's call at once, a tethered handle's
+    /// call once it has read what it had seen (its view of the write position when it last
+    /// looked: it looks at its seat before it looks at the producer again).
     Stopping,
     /// Told, its values given back; the producer's next publish call stops counting it.
     Settled,
@@ -274,18 +275,25 @@ impl Model {
     fn expect(&mut self, c: usize, max: usize) -> Expect {
         let len = self.log.len();
         let consumer = &mut self.consumers[c];
-        if consumer.seen - consumer.read < max.max(1) {
+        // A tethered handle whose seat is stopped does not look at the producer again: it reads
+        // what it had seen, then is told.
+        let stopped = consumer.member == Member::Stopping && consumer.mode == Mode::Tethered;
+        // A batch of 0 takes nothing from its view and looks at the seat, then at the producer.
+        if (consumer.seen - consumer.read < max.max(1) || max == 0) && !stopped {
             consumer.seen = len;
         }
         let fresh = std::mem::replace(&mut consumer.fresh, false) || consumer.blind;
         let look = match consumer.member {
             Member::Joining => return Expect::Empty,
             Member::Out | Member::Settled => true,
-            // A tethered handle reads what it saw; it looks when there is nothing more (or when
-            // it does not know its position yet).
+            // A tethered handle reads what it saw; it looks when there is nothing more of that
+            // (or when it does not know its position yet).
             // A batch of 0 always looks at the seat.
             Member::Stopping => {
-                consumer.mode != Mode::Tethered || consumer.read == len || fresh || max == 0
+                consumer.mode != Mode::Tethered
+                    || consumer.read == consumer.seen
+                    || fresh
+                    || max == 0
             }
             Member::Running => false,
         };
@@ -617,6 +625,12 @@ fn batch(model: &mut Model, c: usize, max: usize, panic_at: Option<usize>, clone
                 assert_eq!(n, Ok(handed));
             }
             model.took(c, handed);
+            if panics && handed < available && model.consumers[c].mode == Mode::Evictable {
+                // An evictable batch that unwinds hands its unread claim back and forgets its
+                // view: it looks at its seat and the producer again.
+                let consumer = &mut model.consumers[c];
+                consumer.seen = consumer.read;
+            }
         }
         Expect::Empty => assert_eq!(result.ok(), Some(Err(TryConsumeError::Empty))),
         Expect::Detached => {
