@@ -1084,7 +1084,8 @@ impl<B: BufferRef> Subscriber<B> {
 
     /// If the value at this subscriber's position is its own to read without a look (published
     /// and, if evictable, claimed): its word, for a guard that reads it in place; advances past
-    /// it.
+    /// it. A tethered subscriber's progress, which observers read, moves when the guard is
+    /// dropped: until then it holds the slot, and `state()` must name it (issue 17, defect 4).
     #[inline(always)]
     fn read_now(&mut self) -> Option<usize> {
         let buffer = self.buffer.buffer();
@@ -1094,11 +1095,7 @@ impl<B: BufferRef> Subscriber<B> {
         if !ready(&buffer.producer, seat, word, &mut self.seen, self.evictable) {
             return None;
         }
-        let next = word.wrapping_add(ONE);
-        self.word = next;
-        if !self.evictable {
-            seat.advance(next);
-        }
+        self.word = word.wrapping_add(ONE);
         Some(word)
     }
 
@@ -1419,9 +1416,15 @@ impl<B: BufferRef> Deref for ReadGuard<'_, B> {
 
 impl<B: BufferRef> Drop for ReadGuard<'_, B> {
     fn drop(&mut self) {
+        let subscriber = &*self.subscriber;
+        if !subscriber.evictable {
+            // Observers see a tethered holder past the value once it let go of it (see
+            // `read_now`); before the release, whose destructor may panic.
+            subscriber.seat().advance(self.word.wrapping_add(ONE));
+        }
         // SAFETY: we hold the unit of the slot and give it back once; no reference from `deref`
         // outlives the guard. The last consumer to release the value drops it.
-        drop(unsafe { self.subscriber.buffer.buffer().ring().release(self.word) });
+        drop(unsafe { subscriber.buffer.buffer().ring().release(self.word) });
     }
 }
 

@@ -50,7 +50,10 @@ pub struct State {
     /// Values published so far (see [Positions](Buffer#positions) for the wrap).
     pub write_position: u64,
     /// The index of the subscribed consumer furthest behind (the lowest index among equals), or
-    /// `None` without subscribed consumers.
+    /// `None` without subscribed consumers. A value that a tethered subscriber holds in a
+    /// [`ReadGuard`](crate::ReadGuard) counts as not read until the guard is dropped, so a
+    /// publish that is `Full` because of it names that subscriber. (An evictable subscriber's
+    /// guarded value counts as read: its claim moved its position.)
     pub slowest_consumer: Option<usize>,
     /// Values published and not yet read by every consumer: the slowest consumer's lag.
     pub held: usize,
