@@ -29,7 +29,7 @@ pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 6);
 /// get clones), so a value is released as soon as every consumer has read it.
 ///
 /// `S` is where the slots live: [`InlineBuffer`](crate::InlineBuffer) keeps them inside the
-/// buffer (a `static` in firmware), [`HeapBuffer`](crate::HeapBuffer) on the heap.
+/// buffer (a `static` in firmware), `HeapBuffer` (feature `alloc`) on the heap.
 ///
 /// `Send` when `T: Send`; `Sync` only when `T: Send + Sync` (consumers on several threads
 /// clone the same value through `&T`, and the last reader moves it out on its own thread).
@@ -156,7 +156,8 @@ impl<T> Buffer<T, crate::Heap<T>> {
     /// # Panics
     ///
     /// If `capacity` is zero, not a power of two or above [`MAX_CAPACITY`], or `consumers` is
-    /// above [`MAX_CONSUMERS`]. [`try_new`](Self::try_new) returns an error instead.
+    /// above [`MAX_CONSUMERS`], or the allocator cannot provide the memory.
+    /// [`try_new`](Self::try_new) returns an error instead.
     ///
     /// # Examples
     ///
@@ -181,7 +182,10 @@ impl<T> Buffer<T, crate::Heap<T>> {
     /// # Errors
     ///
     /// [`ConfigError`](crate::ConfigError) if `capacity` is zero, not a power of two or above
-    /// [`MAX_CAPACITY`], or `consumers` is above [`MAX_CONSUMERS`].
+    /// [`MAX_CAPACITY`], or `consumers` is above [`MAX_CONSUMERS`];
+    /// [`ConfigError::AllocationFailed`](crate::ConfigError::AllocationFailed) if the allocator
+    /// cannot provide the memory (the allocation is tried, not assumed, so this returns instead
+    /// of aborting the process).
     ///
     /// # Examples
     ///
@@ -190,6 +194,9 @@ impl<T> Buffer<T, crate::Heap<T>> {
     ///
     /// assert_eq!(HeapBuffer::<u8>::try_new(0, 1).unwrap_err(), ConfigError::ZeroCapacity);
     /// assert!(HeapBuffer::<u8>::try_new(8, 1).is_ok());
+    /// // 2^40 slots of a GiB each: an allowed shape, but more bytes than an address space has.
+    /// let err = HeapBuffer::<[u8; 1 << 30]>::try_new(1 << 40, 2).unwrap_err();
+    /// assert_eq!(err, ConfigError::AllocationFailed { capacity: 1 << 40 });
     /// ```
     pub fn try_new(capacity: usize, consumers: usize) -> Result<Self, crate::ConfigError> {
         Self::build(capacity, consumers, true)
@@ -259,7 +266,8 @@ impl<T> Buffer<T, crate::Heap<T>> {
             Err(ConfigError::TooManyConsumers { consumers })
         } else {
             let uncounted = if subscribed { 0 } else { consumers };
-            let storage = crate::Heap::new(capacity, consumers, !subscribed);
+            let storage = crate::Heap::try_new(capacity, consumers, !subscribed)
+                .ok_or(ConfigError::AllocationFailed { capacity })?;
             Ok(Self::from_storage(storage, uncounted, uncounted == consumers))
         }
     }

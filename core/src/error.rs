@@ -176,7 +176,8 @@ impl fmt::Display for TryConsumeError {
     }
 }
 
-/// Why a buffer could not be built with the requested shape.
+/// Why a buffer could not be built with the requested shape (or, on the heap, its memory could
+/// not be allocated).
 ///
 /// # Examples
 ///
@@ -186,6 +187,10 @@ impl fmt::Display for TryConsumeError {
 ///
 /// let err = HeapBuffer::<u64>::try_new(100, 2).unwrap_err();
 /// assert_eq!(err, ConfigError::CapacityNotPowerOfTwo { capacity: 100 });
+/// assert_eq!(
+///     err.to_string(),
+///     "multicast buffer capacity must be a power of two, got 100 (the next power of two is 128)"
+/// );
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -208,6 +213,16 @@ pub enum ConfigError {
         /// The consumer count asked for.
         consumers: usize,
     },
+    /// The shape was allowed, but the allocator could not provide the memory for it (or its
+    /// size in bytes would overflow `isize`). Only from the heap constructors (feature `alloc`);
+    /// nothing was allocated.
+    AllocationFailed {
+        /// The capacity asked for.
+        capacity: usize,
+    },
+    /// Zero seats were asked for where consumers join at run time (the std adapter's
+    /// `channel`): no subscriber could ever join, and every publish would find nobody.
+    NoSeats,
 }
 
 #[cfg(feature = "defmt")]
@@ -224,6 +239,10 @@ impl defmt::Format for ConfigError {
             Self::TooManyConsumers { consumers } => {
                 defmt::write!(f, "TooManyConsumers {{ consumers: {=usize} }}", consumers)
             }
+            Self::AllocationFailed { capacity } => {
+                defmt::write!(f, "AllocationFailed {{ capacity: {=usize} }}", capacity)
+            }
+            Self::NoSeats => defmt::write!(f, "NoSeats"),
         }
     }
 }
@@ -235,17 +254,30 @@ impl fmt::Display for ConfigError {
                 f.write_str("multicast buffer capacity must be greater than zero")
             }
             Self::CapacityNotPowerOfTwo { capacity } => {
-                write!(f, "multicast buffer capacity must be a power of two, got {capacity}")
+                write!(f, "multicast buffer capacity must be a power of two, got {capacity}")?;
+                match capacity.checked_next_power_of_two() {
+                    Some(next) if next <= crate::MAX_CAPACITY => {
+                        write!(f, " (the next power of two is {next})")
+                    }
+                    _ => Ok(()),
+                }
             }
             Self::CapacityTooLarge { capacity } => write!(
                 f,
-                "multicast buffer capacity must be at most {}, got {capacity}",
-                crate::MAX_CAPACITY
+                "multicast buffer capacity must be at most 2^{} (MAX_CAPACITY), got {capacity}",
+                crate::MAX_CAPACITY.trailing_zeros()
             ),
             Self::TooManyConsumers { consumers } => write!(
                 f,
                 "multicast buffer supports at most {} consumers, got {consumers}",
                 crate::MAX_CONSUMERS
+            ),
+            Self::AllocationFailed { capacity } => write!(
+                f,
+                "could not allocate the memory for a multicast buffer of {capacity} slots"
+            ),
+            Self::NoSeats => f.write_str(
+                "a multicast channel needs at least one seat: with 0, no subscriber could join",
             ),
         }
     }

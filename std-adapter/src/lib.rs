@@ -37,6 +37,12 @@ pub use wait::WaitStrategy;
 
 /// The error of [`MulticastBuffer::publish`].
 ///
+/// The name is that of the error type of LaminarDB's `MulticastBuffer`, whose API
+/// [`MulticastBuffer`] offers: LaminarDB, a streaming database, uses that buffer in its DAG
+/// executor (the part that runs a query's graph of operators, a directed acyclic graph) to hand
+/// one operator's output to several downstream operators. It is kept so that code written
+/// against that API compiles unchanged.
+///
 /// # Examples
 ///
 /// ```
@@ -52,8 +58,8 @@ pub use wait::WaitStrategy;
 pub enum DagError {
     /// The slot the value would go into is still held by a slow consumer.
     BackpressureFull,
-    /// Another thread was publishing at the same moment. The buffer has a single writer; the
-    /// original only documented that, this one refuses the second writer.
+    /// Another thread was publishing at the same moment. The buffer has a single writer, and it
+    /// refuses a second one instead of trusting callers to have only one.
     ConcurrentPublish,
 }
 
@@ -119,8 +125,8 @@ impl<T> MulticastBuffer<T> {
     /// # Panics
     ///
     /// If `capacity` is zero or not a power of two (or above [`MAX_CAPACITY`]), or
-    /// `consumer_count` is above [`MAX_CONSUMERS`]. [`try_new`](Self::try_new) returns an error
-    /// instead.
+    /// `consumer_count` is above [`MAX_CONSUMERS`], or the memory cannot be allocated.
+    /// [`try_new`](Self::try_new) returns an error instead.
     ///
     /// # Examples
     ///
@@ -145,7 +151,8 @@ impl<T> MulticastBuffer<T> {
     /// # Errors
     ///
     /// [`ConfigError`] if `capacity` is zero, not a power of two or above [`MAX_CAPACITY`], or
-    /// `consumer_count` is above [`MAX_CONSUMERS`].
+    /// `consumer_count` is above [`MAX_CONSUMERS`]; [`ConfigError::AllocationFailed`] if the
+    /// allocator cannot provide the memory (instead of aborting the process).
     ///
     /// # Examples
     ///
@@ -168,8 +175,8 @@ impl<T> MulticastBuffer<T> {
     /// # Errors
     ///
     /// [`DagError::BackpressureFull`] if the target slot is still in use by a slow consumer;
-    /// the value is dropped, as in the original API. [`try_publish`](Self::try_publish) gives it
-    /// back instead.
+    /// the value is dropped, as LaminarDB's `MulticastBuffer::publish` does.
+    /// [`try_publish`](Self::try_publish) gives it back instead.
     ///
     /// # Examples
     ///
@@ -279,6 +286,10 @@ impl<T> MulticastBuffer<T> {
     }
 
     /// Returns the number of consumers.
+    ///
+    /// A `u32`, although [`new`](Self::new) takes a `usize`: these are the signatures of
+    /// LaminarDB's `MulticastBuffer`, kept as they are so that code written against it compiles
+    /// unchanged. The count is at most [`MAX_CONSUMERS`], so it always fits.
     ///
     /// # Examples
     ///
