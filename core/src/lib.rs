@@ -85,6 +85,75 @@ impl defmt::Format for State {
     }
 }
 
+/// One consumer seat seen from outside, from [`Buffer::seat_state`]: where it is, how far
+/// behind, and whether it is counted. For a monitor (the task that owns the publisher, or any
+/// thread with a reference to the buffer): it reads the seat's cache line and the producer's,
+/// and changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SeatState {
+    /// The seat's index (the consumer index of the index API, [`Subscriber::index`]).
+    pub index: usize,
+    /// Whether it is counted, joining, detached or vacant.
+    pub status: SeatStatus,
+    /// The number of values it has read or claimed ([`Buffer::read_position`]): for a seat
+    /// that is not counted, where it stopped; for a joining one, where it asked to join.
+    pub position: u64,
+    /// Values published that it has not read: at most the capacity for a subscribed seat
+    /// (the producer waits for it beyond that). For a detached one, every value published since
+    /// its position, which it will not all receive, so it grows past the capacity: what its
+    /// next call would report as `Detached { missed }`. 0 for joining and vacant seats.
+    pub lag: usize,
+}
+
+/// Whether a seat is counted by the producer, in [`SeatState`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SeatStatus {
+    /// Counted: it receives every value, and the producer waits for it when the buffer is full.
+    Subscribed,
+    /// Asked to be counted (it subscribed or rejoined): counted from the producer's next value
+    /// on.
+    Joining,
+    /// Detached: no longer counted (or about to stop being counted, once the producer applies
+    /// the detach), and either held by a [`Subscriber`], whose next call reports
+    /// [`TryConsumeError::Detached`] (or did, and it has not rejoined), or an index-API consumer
+    /// whose detach is not applied yet.
+    Detached,
+    /// Not counted and held by no [`Subscriber`]: free for [`Buffer::subscribe`]. (An index-API
+    /// consumer of a buffer from `new` is vacant once its detach was applied, until
+    /// [`Buffer::rejoin`].)
+    Vacant,
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for SeatState {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        // Destructured so that a new field does not compile until it is logged too.
+        let Self { index, status, position, lag } = self;
+        defmt::write!(
+            f,
+            "SeatState {{ index: {=usize:?}, status: {}, position: {=u64:?}, lag: {=usize:?} }}",
+            index,
+            status,
+            position,
+            lag
+        );
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for SeatStatus {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Self::Subscribed => defmt::write!(f, "Subscribed"),
+            Self::Joining => defmt::write!(f, "Joining"),
+            Self::Detached => defmt::write!(f, "Detached"),
+            Self::Vacant => defmt::write!(f, "Vacant"),
+        }
+    }
+}
+
 #[cfg(all(test, feature = "alloc", not(multicast_loom)))]
 mod tests;
 

@@ -19,7 +19,8 @@ use std::fmt;
 
 use multicast_buffer_core::HeapBuffer;
 pub use multicast_buffer_core::{
-    ConfigError, NoFreeSeat, State, TryConsumeError, TryPublishError, MAX_CAPACITY, MAX_CONSUMERS,
+    ConfigError, NoFreeSeat, SeatState, SeatStatus, State, TryConsumeError, TryPublishError,
+    MAX_CAPACITY, MAX_CONSUMERS,
 };
 
 #[cfg(feature = "async")]
@@ -111,8 +112,8 @@ impl<T> From<TryPublishError<T>> for DagError {
 /// # Positions
 ///
 /// Positions are `usize` counters, exposed as `u64`; they wrap at `2^(usize::BITS - 4)`: `2^60`
-/// on 64-bit targets and `2^28` on 32-bit ones (the buffer keeps working across the wrap; see
-/// the core's [`Buffer`](multicast_buffer_core::Buffer#positions)).
+/// on 64-bit targets and `2^28` on 32-bit ones, and the buffer keeps working across the wrap.
+/// (They are not 64-bit counters because 32-bit targets would need a lock for those.)
 pub struct MulticastBuffer<T> {
     inner: HeapBuffer<T>,
 }
