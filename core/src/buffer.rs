@@ -392,8 +392,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// Publishes `value` to every subscribed consumer, or gives it back.
     ///
     /// With no subscribed consumer nobody can ever read the value, so it is dropped at once and
-    /// the write position advances (the seed's behaviour; a [`Publisher`](crate::Publisher)
-    /// returns [`TryPublishError::Disconnected`] instead).
+    /// the write position advances (as LaminarDB's `MulticastBuffer`, whose API this index API
+    /// serves, does; a [`Publisher`](crate::Publisher) returns
+    /// [`TryPublishError::Disconnected`] instead).
     ///
     /// # Errors
     ///
@@ -486,8 +487,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// [`try_publish`](Self::try_publish) on a closed buffer, with requests to apply, with
     /// nobody counted, with a count word to prepare or with a full buffer: `Ok(true)` with the
     /// slot ready (the role still held); `Ok(false)` when nobody can ever read the value (the
-    /// write position advanced past it, as the seed did, and the role given back: the caller
-    /// drops it); or why not (the role given back).
+    /// write position advanced past it, as `try_publish` documents, and the role given back:
+    /// the caller drops it); or why not (the role given back).
     ///
     /// # Safety
     ///
@@ -763,7 +764,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         self.observe() & CLOSED != 0
     }
 
-    /// Takes consumer `index`'s next value, or `None` if there is none; the seed's `consume`.
+    /// Takes consumer `index`'s next value, or `None` if there is none (the `consume` of
+    /// LaminarDB's `MulticastBuffer`).
     ///
     /// `None` also when another thread is consuming with the same index at this moment: see
     /// [`try_consume`](Self::try_consume), which tells the two apart.

@@ -37,7 +37,8 @@ pub enum TryPublishError<T> {
     /// producer; a second one is refused instead of corrupting it.
     Busy(T),
     /// No consumer is subscribed: every one has left or been detached (only from a
-    /// [`Publisher`](crate::Publisher); the index API drops such a value, as the seed did).
+    /// [`Publisher`](crate::Publisher); the index API drops such a value, as LaminarDB's
+    /// `MulticastBuffer` does).
     Disconnected(T),
     /// The publisher has gone: a `Publisher` of this buffer was dropped.
     Closed(T),
