@@ -3,10 +3,11 @@
 #![cfg_attr(feature = "async", doc = include_str!("../README.md"))]
 #![cfg_attr(
     not(feature = "async"),
-    doc = "`MulticastBuffer<T>`: a pre-allocated, lock-free, single-producer multi-consumer \
-           multicast ring buffer with per-slot reference counts, for hosted (`std`) targets, \
-           and `channel()` handles with blocking waits. Built without the `async` feature; the \
-           crate's README, with its examples, is the documentation of a default build."
+    doc = "A lock-free, pre-allocated, single-producer multi-consumer multicast channel for \
+           hosted (`std`) targets: [`channel()`] hands out a publisher and subscribers with \
+           blocking waits; [`MulticastBuffer`] is the `&self` index API of LaminarDB's \
+           `MulticastBuffer`. Built without the `async` feature; the crate's README, with its \
+           examples, is the documentation of a default build."
 )]
 // docs.rs (`--cfg docsrs`, nightly): each item says which feature it needs (`doc_cfg` marks
 // cfg-gated items by itself).
