@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-/// Why [`Buffer::try_publish`](crate::Buffer::try_publish) refused a value. The value comes
+/// Why a `try_publish` (of a buffer, or of a publisher handle) refused a value. The value comes
 /// back with the error: nothing is lost.
 ///
 /// # Examples
@@ -24,8 +24,8 @@ use core::fmt;
 #[non_exhaustive]
 pub enum TryPublishError<T> {
     /// Backpressure: the slot the value would go into is still held by at least one consumer
-    /// (the slowest consumer is `capacity` values behind).
-    /// [`Buffer::slowest_consumer`](crate::Buffer::slowest_consumer) names it.
+    /// (the slowest consumer is `capacity` values behind). `slowest_consumer()` (or `state()`)
+    /// names it, and `seat_states()` gives every consumer's lag.
     ///
     /// The error does not carry that name itself: finding it means reading every consumer's
     /// cache line, and a producer retrying on backpressure would then do so on every try,
@@ -121,7 +121,8 @@ impl<T> defmt::Format for TryPublishError<T> {
     }
 }
 
-/// Why [`Buffer::try_consume`](crate::Buffer::try_consume) returned no value.
+/// Why a receive (a subscriber's `try_recv`, `try_read` or `recv_batch`, or the index API's
+/// `try_consume`) returned no value.
 ///
 /// # Examples
 ///
@@ -142,8 +143,8 @@ pub enum TryConsumeError {
     Busy,
     /// This consumer has read everything, and the publisher has gone: nothing more will come.
     Closed,
-    /// This consumer was detached ([`Buffer::detach`](crate::Buffer::detach), or a publisher's
-    /// lag limit) or its seat is vacant: it receives nothing until it rejoins.
+    /// This consumer was detached (by a `detach` call, or a publisher's lag limit) or its seat is
+    /// vacant: it receives nothing until it rejoins.
     Detached {
         /// Values published since its last one that it has not received (and will not).
         missed: u64,
@@ -284,8 +285,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Every seat of the buffer is taken: [`Buffer::subscribe`](crate::Buffer::subscribe) found no
-/// vacant one. Seats are fixed at construction; one becomes free when its subscriber is dropped.
+/// Every seat of the buffer is taken: `subscribe` found no vacant one. Seats are fixed at construction; one becomes free when its subscriber is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NoFreeSeat {
     /// The buffer's number of seats.

@@ -35,7 +35,7 @@ pub type InlineBuffer<T, const CAP: usize, const N: usize> = Buffer<T, Inline<T,
 #[cfg(feature = "alloc")]
 pub type HeapBuffer<T> = Buffer<T, Heap<T>>;
 
-/// A snapshot of a buffer's state, from [`Buffer::state`].
+/// A snapshot of a buffer's state, from `state()` (of a buffer, or of a handle to one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct State {
@@ -45,9 +45,10 @@ pub struct State {
     pub consumers: usize,
     /// The number of subscribed seats: running or joining (not detached or vacant).
     pub subscribed: usize,
-    /// Whether the publisher has gone ([`Buffer::is_closed`]).
+    /// Whether the publisher has gone (`is_closed()`).
     pub closed: bool,
-    /// Values published so far (see [Positions](Buffer#positions) for the wrap).
+    /// Values published so far, modulo `2^(usize::BITS - 4)` (`2^60` on 64-bit targets, `2^28`
+    /// on 32-bit ones): positions are `usize` counters, and the buffer works across their wrap.
     pub write_position: u64,
     /// The index of the subscribed consumer furthest behind (the lowest index among equals), or
     /// `None` without subscribed consumers.
@@ -85,19 +86,20 @@ impl defmt::Format for State {
     }
 }
 
-/// One consumer seat seen from outside, from [`Buffer::seat_state`]: where it is, how far
-/// behind, and whether it is counted. For a monitor (the task that owns the publisher, or any
-/// thread with a reference to the buffer): it reads the seat's cache line and the producer's,
-/// and changes nothing.
+/// One consumer seat seen from outside, from `seat_state(index)` or `seat_states()` (of a
+/// buffer, or of the std crate's channel handles): where it is, how far behind, and whether it
+/// is counted. For a monitor (the task that owns the publisher, or any thread with a reference
+/// to the buffer): it reads the seat's cache line and the producer's, and changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SeatState {
-    /// The seat's index (the consumer index of the index API, [`Subscriber::index`]).
+    /// The seat's index (the consumer index of the index API, a subscriber's `index()`).
     pub index: usize,
     /// Whether it is counted, joining, detached or vacant.
     pub status: SeatStatus,
-    /// The number of values it has read or claimed ([`Buffer::read_position`]): for a seat
-    /// that is not counted, where it stopped; for a joining one, where it asked to join.
+    /// The number of values it has read or claimed (its read position, with the same wrap as
+    /// [`State::write_position`]): for a seat that is not counted, where it stopped; for a
+    /// joining one, where it asked to join.
     pub position: u64,
     /// Values published that it has not read: at most the capacity for a subscribed seat
     /// (the producer waits for it beyond that). For a detached one, every value published since
@@ -116,13 +118,13 @@ pub enum SeatStatus {
     /// on.
     Joining,
     /// Detached: no longer counted (or about to stop being counted, once the producer applies
-    /// the detach), and either held by a [`Subscriber`], whose next call reports
+    /// the detach), and either held by a subscriber, whose next call reports
     /// [`TryConsumeError::Detached`] (or did, and it has not rejoined), or an index-API consumer
     /// whose detach is not applied yet.
     Detached,
-    /// Not counted and held by no [`Subscriber`]: free for [`Buffer::subscribe`]. (An index-API
+    /// Not counted and held by no subscriber: free for `subscribe`. (An index-API
     /// consumer of a buffer from `new` is vacant once its detach was applied, until
-    /// [`Buffer::rejoin`].)
+    /// `rejoin`.)
     Vacant,
 }
 
