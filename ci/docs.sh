@@ -20,6 +20,16 @@ for manifest in core/Cargo.toml std-adapter/Cargo.toml; do
   cargo +nightly doc --no-deps -p "$package" ${features:+--features "$features"}
 done
 
+# Private items too, warnings as errors (a stale link in a private item's docs is caught as well
+# as a public one), for the core with every feature and with none (links to the `alloc`-only
+# items must not break without it), and the adapter. Their own target directory, so that the
+# pages checked below are the public ones.
+private() { CARGO_TARGET_DIR=target/docs-private cargo +nightly doc --no-deps --document-private-items "$@"; }
+echo "== private items"
+private -p multicast-buffer-core --features alloc,defmt,heapless
+private -p multicast-buffer-core --no-default-features
+private -p multicast-buffer
+
 # Each feature-gated item says which feature it needs (spot checks, one per feature; the HTML
 # tags are stripped, so that only rustdoc's words matter).
 doc=target/docs/doc

@@ -29,7 +29,7 @@ pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 6);
 /// get clones), so a value is released as soon as every consumer has read it.
 ///
 /// `S` is where the slots live: [`InlineBuffer`](crate::InlineBuffer) keeps them inside the
-/// buffer (a `static` in firmware), [`HeapBuffer`](crate::HeapBuffer) on the heap.
+/// buffer (a `static` in firmware), `HeapBuffer` (feature `alloc`) on the heap.
 ///
 /// `Send` when `T: Send`; `Sync` only when `T: Send + Sync` (consumers on several threads
 /// clone the same value through `&T`, and the last reader moves it out on its own thread).
@@ -77,6 +77,30 @@ pub struct Buffer<T, S: Storage<T>> {
     _values: PhantomData<T>,
 }
 
+/// The compile-time check of an inline buffer's shape. An associated constant rather than an
+/// inline `const` block, so that the compiler's error names it with the shape that failed
+/// (`InlineShape::<12, 2>::CHECKED`), next to one of the messages below.
+#[cfg(not(multicast_loom))]
+struct InlineShape<const CAP: usize, const N: usize>;
+
+#[cfg(not(multicast_loom))]
+impl<const CAP: usize, const N: usize> InlineShape<CAP, N> {
+    const CHECKED: () = {
+        assert!(
+            CAP.is_power_of_two(),
+            "InlineBuffer<T, CAP, N>: the capacity CAP must be a non-zero power of two"
+        );
+        assert!(
+            CAP <= MAX_CAPACITY,
+            "InlineBuffer<T, CAP, N>: the capacity CAP must be at most MAX_CAPACITY"
+        );
+        assert!(
+            N <= MAX_CONSUMERS,
+            "InlineBuffer<T, CAP, N>: the consumer count N must be at most MAX_CONSUMERS"
+        );
+    };
+}
+
 #[cfg(not(multicast_loom))]
 impl<T, const CAP: usize, const N: usize> Buffer<T, crate::Inline<T, CAP, N>> {
     /// Creates a buffer with `CAP` slots and `N` consumers, stored inline.
@@ -105,11 +129,7 @@ impl<T, const CAP: usize, const N: usize> Buffer<T, crate::Inline<T, CAP, N>> {
     /// static BAD: InlineBuffer<u32, 12, 2> = InlineBuffer::new();
     /// ```
     pub const fn new() -> Self {
-        const {
-            assert!(CAP.is_power_of_two(), "capacity must be a non-zero power of two");
-            assert!(CAP <= MAX_CAPACITY, "capacity above MAX_CAPACITY");
-            assert!(N <= MAX_CONSUMERS, "consumer count above MAX_CONSUMERS");
-        }
+        let () = InlineShape::<CAP, N>::CHECKED;
         Self::from_storage(crate::Inline::new(false), 0, N == 0)
     }
 
@@ -132,11 +152,7 @@ impl<T, const CAP: usize, const N: usize> Buffer<T, crate::Inline<T, CAP, N>> {
     /// assert!(publisher.try_publish(2).unwrap_err().is_disconnected());
     /// ```
     pub const fn with_seats() -> Self {
-        const {
-            assert!(CAP.is_power_of_two(), "capacity must be a non-zero power of two");
-            assert!(CAP <= MAX_CAPACITY, "capacity above MAX_CAPACITY");
-            assert!(N <= MAX_CONSUMERS, "consumer count above MAX_CONSUMERS");
-        }
+        let () = InlineShape::<CAP, N>::CHECKED;
         Self::from_storage(crate::Inline::new(true), N, true)
     }
 }
@@ -156,7 +172,8 @@ impl<T> Buffer<T, crate::Heap<T>> {
     /// # Panics
     ///
     /// If `capacity` is zero, not a power of two or above [`MAX_CAPACITY`], or `consumers` is
-    /// above [`MAX_CONSUMERS`]. [`try_new`](Self::try_new) returns an error instead.
+    /// above [`MAX_CONSUMERS`], or the allocator cannot provide the memory.
+    /// [`try_new`](Self::try_new) returns an error instead.
     ///
     /// # Examples
     ///
@@ -181,7 +198,10 @@ impl<T> Buffer<T, crate::Heap<T>> {
     /// # Errors
     ///
     /// [`ConfigError`](crate::ConfigError) if `capacity` is zero, not a power of two or above
-    /// [`MAX_CAPACITY`], or `consumers` is above [`MAX_CONSUMERS`].
+    /// [`MAX_CAPACITY`], or `consumers` is above [`MAX_CONSUMERS`];
+    /// [`ConfigError::AllocationFailed`](crate::ConfigError::AllocationFailed) if the allocator
+    /// cannot provide the memory (the allocation is tried, not assumed, so this returns instead
+    /// of aborting the process).
     ///
     /// # Examples
     ///
@@ -190,6 +210,9 @@ impl<T> Buffer<T, crate::Heap<T>> {
     ///
     /// assert_eq!(HeapBuffer::<u8>::try_new(0, 1).unwrap_err(), ConfigError::ZeroCapacity);
     /// assert!(HeapBuffer::<u8>::try_new(8, 1).is_ok());
+    /// // 2^40 slots of a GiB each: an allowed shape, but more bytes than an address space has.
+    /// let err = HeapBuffer::<[u8; 1 << 30]>::try_new(1 << 40, 2).unwrap_err();
+    /// assert_eq!(err, ConfigError::AllocationFailed { capacity: 1 << 40 });
     /// ```
     pub fn try_new(capacity: usize, consumers: usize) -> Result<Self, crate::ConfigError> {
         Self::build(capacity, consumers, true)
@@ -259,7 +282,8 @@ impl<T> Buffer<T, crate::Heap<T>> {
             Err(ConfigError::TooManyConsumers { consumers })
         } else {
             let uncounted = if subscribed { 0 } else { consumers };
-            let storage = crate::Heap::new(capacity, consumers, !subscribed);
+            let storage = crate::Heap::try_new(capacity, consumers, !subscribed)
+                .ok_or(ConfigError::AllocationFailed { capacity })?;
             Ok(Self::from_storage(storage, uncounted, uncounted == consumers))
         }
     }
@@ -368,8 +392,9 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// Publishes `value` to every subscribed consumer, or gives it back.
     ///
     /// With no subscribed consumer nobody can ever read the value, so it is dropped at once and
-    /// the write position advances (the seed's behaviour; a [`Publisher`](crate::Publisher)
-    /// returns [`TryPublishError::Disconnected`] instead).
+    /// the write position advances (as LaminarDB's `MulticastBuffer`, whose API this index API
+    /// serves, does; a [`Publisher`](crate::Publisher) returns
+    /// [`TryPublishError::Disconnected`] instead).
     ///
     /// # Errors
     ///
@@ -462,8 +487,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
     /// [`try_publish`](Self::try_publish) on a closed buffer, with requests to apply, with
     /// nobody counted, with a count word to prepare or with a full buffer: `Ok(true)` with the
     /// slot ready (the role still held); `Ok(false)` when nobody can ever read the value (the
-    /// write position advanced past it, as the seed did, and the role given back: the caller
-    /// drops it); or why not (the role given back).
+    /// write position advanced past it, as `try_publish` documents, and the role given back:
+    /// the caller drops it); or why not (the role given back).
     ///
     /// # Safety
     ///
@@ -737,7 +762,8 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         self.observe() & CLOSED != 0
     }
 
-    /// Takes consumer `index`'s next value, or `None` if there is none; the seed's `consume`.
+    /// Takes consumer `index`'s next value, or `None` if there is none (the `consume` of
+    /// LaminarDB's `MulticastBuffer`).
     ///
     /// `None` also when another thread is consuming with the same index at this moment: see
     /// [`try_consume`](Self::try_consume), which tells the two apart.
@@ -924,6 +950,86 @@ impl<T, S: Storage<T>> Buffer<T, S> {
             slowest_consumer: slowest.map(|(index, _)| index),
             held: slowest.map_or(0, |(_, behind)| behind),
         }
+    }
+
+    /// Seat `index` seen from outside: its status, position and lag (see
+    /// [`SeatState`](crate::SeatState)), without holding it. Reads the seat's and the producer's cache lines; under concurrent use
+    /// the two may come from slightly different moments.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`consumer_count`](Self::consumer_count), in every build.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{InlineBuffer, SeatStatus, TryConsumeError};
+    ///
+    /// let buf: InlineBuffer<u8, 4, 3> = InlineBuffer::with_seats();
+    /// let mut publisher = buf.publisher().unwrap();
+    /// let mut fast = buf.subscribe().unwrap();
+    /// let mut stalled = buf.subscribe().unwrap();
+    /// publisher.publish_iter(0..3);
+    /// fast.try_recv().unwrap();
+    /// let seats: Vec<_> = buf.seat_states().map(|s| (s.status, s.position, s.lag)).collect();
+    /// assert_eq!(seats, [
+    ///     (SeatStatus::Subscribed, 1, 2),
+    ///     (SeatStatus::Subscribed, 0, 3),
+    ///     (SeatStatus::Vacant, 0, 0),
+    /// ]);
+    /// assert!(buf.detach(stalled.index()));
+    /// for v in 3..10 {
+    ///     publisher.try_publish(v).unwrap();
+    ///     fast.try_recv().unwrap();
+    /// }
+    /// // Detached and not told yet: it lags by every value published since its position, more
+    /// // than the capacity, and that is what its next call reports as missed.
+    /// let seat = buf.seat_state(stalled.index());
+    /// assert_eq!((seat.status, seat.position, seat.lag), (SeatStatus::Detached, 0, 10));
+    /// assert_eq!(stalled.try_recv(), Err(TryConsumeError::Detached { missed: 10 }));
+    /// assert_eq!(buf.seat_state(stalled.index()).status, SeatStatus::Detached);
+    /// ```
+    #[track_caller]
+    pub fn seat_state(&self, index: usize) -> crate::SeatState {
+        use crate::SeatStatus;
+        let seat = self.seat(index);
+        let word = seat.peek();
+        let status = match word & MEMBERSHIP {
+            RUNNING => SeatStatus::Subscribed,
+            JOINING => SeatStatus::Joining,
+            STOPPING => SeatStatus::Detached,
+            _ if word & HELD != 0 => SeatStatus::Detached,
+            _ => SeatStatus::Vacant,
+        };
+        let position = seat.position(word);
+        let lag = match status {
+            SeatStatus::Subscribed | SeatStatus::Detached => since(self.observe(), position),
+            SeatStatus::Joining | SeatStatus::Vacant => 0,
+        };
+        crate::SeatState {
+            index,
+            status,
+            position: word_to_position(position),
+            // Cannot truncate: a difference of `usize` positions.
+            lag: lag as usize,
+        }
+    }
+
+    /// Every seat seen from outside, in index order: [`seat_state`](Self::seat_state) of each.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::InlineBuffer;
+    ///
+    /// let buf: InlineBuffer<u8, 4, 2> = InlineBuffer::new();
+    /// buf.try_publish(1).unwrap();
+    /// buf.consume(0);
+    /// let lags: Vec<usize> = buf.seat_states().map(|seat| seat.lag).collect();
+    /// assert_eq!(lags, [0, 1]);
+    /// ```
+    pub fn seat_states(&self) -> impl Iterator<Item = crate::SeatState> + '_ {
+        (0..self.consumer_count()).map(|index| self.seat_state(index))
     }
 
     /// The write word, for an observation that orders nothing.

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-/// Why [`Buffer::try_publish`](crate::Buffer::try_publish) refused a value. The value comes
+/// Why a `try_publish` (of a buffer, or of a publisher handle) refused a value. The value comes
 /// back with the error: nothing is lost.
 ///
 /// # Examples
@@ -24,8 +24,8 @@ use core::fmt;
 #[non_exhaustive]
 pub enum TryPublishError<T> {
     /// Backpressure: the slot the value would go into is still held by at least one consumer
-    /// (the slowest consumer is `capacity` values behind).
-    /// [`Buffer::slowest_consumer`](crate::Buffer::slowest_consumer) names it.
+    /// (the slowest consumer is `capacity` values behind). `slowest_consumer()` (or `state()`)
+    /// names it, and `seat_states()` gives every consumer's lag.
     ///
     /// The error does not carry that name itself: finding it means reading every consumer's
     /// cache line, and a producer retrying on backpressure would then do so on every try,
@@ -37,7 +37,8 @@ pub enum TryPublishError<T> {
     /// producer; a second one is refused instead of corrupting it.
     Busy(T),
     /// No consumer is subscribed: every one has left or been detached (only from a
-    /// [`Publisher`](crate::Publisher); the index API drops such a value, as the seed did).
+    /// [`Publisher`](crate::Publisher); the index API drops such a value, as LaminarDB's
+    /// `MulticastBuffer` does).
     Disconnected(T),
     /// The publisher has gone: a `Publisher` of this buffer was dropped.
     Closed(T),
@@ -120,7 +121,8 @@ impl<T> defmt::Format for TryPublishError<T> {
     }
 }
 
-/// Why [`Buffer::try_consume`](crate::Buffer::try_consume) returned no value.
+/// Why a receive (a subscriber's `try_recv`, `try_read` or `recv_batch`, or the index API's
+/// `try_consume`) returned no value.
 ///
 /// # Examples
 ///
@@ -141,8 +143,8 @@ pub enum TryConsumeError {
     Busy,
     /// This consumer has read everything, and the publisher has gone: nothing more will come.
     Closed,
-    /// This consumer was detached ([`Buffer::detach`](crate::Buffer::detach), or a publisher's
-    /// lag limit) or its seat is vacant: it receives nothing until it rejoins.
+    /// This consumer was detached (by a `detach` call, or a publisher's lag limit) or its seat is
+    /// vacant: it receives nothing until it rejoins.
     Detached {
         /// Values published since its last one that it has not received (and will not).
         missed: u64,
@@ -176,7 +178,8 @@ impl fmt::Display for TryConsumeError {
     }
 }
 
-/// Why a buffer could not be built with the requested shape.
+/// Why a buffer could not be built with the requested shape (or, on the heap, its memory could
+/// not be allocated).
 ///
 /// # Examples
 ///
@@ -186,6 +189,10 @@ impl fmt::Display for TryConsumeError {
 ///
 /// let err = HeapBuffer::<u64>::try_new(100, 2).unwrap_err();
 /// assert_eq!(err, ConfigError::CapacityNotPowerOfTwo { capacity: 100 });
+/// assert_eq!(
+///     err.to_string(),
+///     "multicast buffer capacity must be a power of two, got 100 (the next power of two is 128)"
+/// );
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -208,6 +215,16 @@ pub enum ConfigError {
         /// The consumer count asked for.
         consumers: usize,
     },
+    /// The shape was allowed, but the allocator could not provide the memory for it (or its
+    /// size in bytes would overflow `isize`). Only from the heap constructors (feature `alloc`);
+    /// nothing was allocated.
+    AllocationFailed {
+        /// The capacity asked for.
+        capacity: usize,
+    },
+    /// Zero seats were asked for where consumers join at run time (the std adapter's
+    /// `channel`): no subscriber could ever join, and every publish would find nobody.
+    NoSeats,
 }
 
 #[cfg(feature = "defmt")]
@@ -224,6 +241,10 @@ impl defmt::Format for ConfigError {
             Self::TooManyConsumers { consumers } => {
                 defmt::write!(f, "TooManyConsumers {{ consumers: {=usize} }}", consumers)
             }
+            Self::AllocationFailed { capacity } => {
+                defmt::write!(f, "AllocationFailed {{ capacity: {=usize} }}", capacity)
+            }
+            Self::NoSeats => defmt::write!(f, "NoSeats"),
         }
     }
 }
@@ -235,24 +256,36 @@ impl fmt::Display for ConfigError {
                 f.write_str("multicast buffer capacity must be greater than zero")
             }
             Self::CapacityNotPowerOfTwo { capacity } => {
-                write!(f, "multicast buffer capacity must be a power of two, got {capacity}")
+                write!(f, "multicast buffer capacity must be a power of two, got {capacity}")?;
+                match capacity.checked_next_power_of_two() {
+                    Some(next) if next <= crate::MAX_CAPACITY => {
+                        write!(f, " (the next power of two is {next})")
+                    }
+                    _ => Ok(()),
+                }
             }
             Self::CapacityTooLarge { capacity } => write!(
                 f,
-                "multicast buffer capacity must be at most {}, got {capacity}",
-                crate::MAX_CAPACITY
+                "multicast buffer capacity must be at most 2^{} (MAX_CAPACITY), got {capacity}",
+                crate::MAX_CAPACITY.trailing_zeros()
             ),
             Self::TooManyConsumers { consumers } => write!(
                 f,
                 "multicast buffer supports at most {} consumers, got {consumers}",
                 crate::MAX_CONSUMERS
             ),
+            Self::AllocationFailed { capacity } => write!(
+                f,
+                "could not allocate the memory for a multicast buffer of {capacity} slots"
+            ),
+            Self::NoSeats => f.write_str(
+                "a multicast channel needs at least one seat: with 0, no subscriber could join",
+            ),
         }
     }
 }
 
-/// Every seat of the buffer is taken: [`Buffer::subscribe`](crate::Buffer::subscribe) found no
-/// vacant one. Seats are fixed at construction; one becomes free when its subscriber is dropped.
+/// Every seat of the buffer is taken: `subscribe` found no vacant one. Seats are fixed at construction; one becomes free when its subscriber is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NoFreeSeat {
     /// The buffer's number of seats.

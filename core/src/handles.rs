@@ -364,6 +364,12 @@ impl<B: BufferRef, N: Notify> Publisher<B, N> {
     /// The number of subscribed consumers, after applying the latest subscriptions and
     /// departures: 0 means every consumer is gone.
     ///
+    /// `&mut self` because it applies them (which may drop the values that only departed
+    /// consumers still held), as only the holder of the producer role may.
+    /// [`Buffer::subscribed`] counts the same seats from `&self` (the joining ones with the
+    /// subscribed, the departing ones not) without applying anything: the observer for a
+    /// monitor.
+    ///
     /// # Examples
     ///
     /// ```
@@ -1200,8 +1206,40 @@ impl<B: BufferRef> Subscriber<B> {
         })
     }
 
-    /// Values published that this subscriber has not read yet (0 while it is joining and the
-    /// producer has not counted it yet, and once it was told it is detached).
+    /// Values published that this subscriber has not read yet: at most the capacity while it is
+    /// subscribed. 0 while it is joining and the producer has not counted it yet, and while it
+    /// is detached and does not know its position (it was told, or it was detached before its
+    /// first call).
+    ///
+    /// A subscriber that has been detached but not told yet (its next call returns
+    /// [`TryConsumeError::Detached`]) counts every value published since its position, which it
+    /// will not all receive: its lag grows past the capacity (2,010 on a 256-slot buffer, say),
+    /// and is the `missed` that its next call would report. A monitor that does not own the
+    /// subscriber reads the lag of every seat, and whether it is detached, from
+    /// [`Buffer::seat_state`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer_core::{InlineBuffer, TryConsumeError};
+    ///
+    /// let buf: InlineBuffer<u32, 4, 2> = InlineBuffer::with_seats();
+    /// let mut publisher = buf.publisher().unwrap();
+    /// let mut fast = buf.subscribe().unwrap();
+    /// let mut stalled = buf.subscribe().unwrap();
+    /// publisher.publish_iter(0..2);
+    /// assert_eq!((fast.try_recv(), fast.try_recv(), stalled.try_recv()), (Ok(0), Ok(1), Ok(0)));
+    /// assert_eq!(stalled.lag(), 1);
+    /// buf.detach(stalled.index());
+    /// for v in 2..9 {
+    ///     publisher.try_publish(v).unwrap();
+    ///     fast.try_recv().unwrap();
+    /// }
+    /// assert_eq!(stalled.lag(), 8); // detached, not told yet: above the capacity
+    /// assert_eq!(buf.seat_state(stalled.index()).lag, 8); // the same, seen from outside
+    /// assert_eq!(stalled.try_recv(), Err(TryConsumeError::Detached { missed: 8 }));
+    /// assert_eq!(stalled.lag(), 0); // told
+    /// ```
     pub fn lag(&self) -> usize {
         let buffer = self.buffer.buffer();
         let word = if self.word == UNKNOWN {

@@ -35,7 +35,7 @@ pub type InlineBuffer<T, const CAP: usize, const N: usize> = Buffer<T, Inline<T,
 #[cfg(feature = "alloc")]
 pub type HeapBuffer<T> = Buffer<T, Heap<T>>;
 
-/// A snapshot of a buffer's state, from [`Buffer::state`].
+/// A snapshot of a buffer's state, from `state()` (of a buffer, or of a handle to one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct State {
@@ -45,9 +45,10 @@ pub struct State {
     pub consumers: usize,
     /// The number of subscribed seats: running or joining (not detached or vacant).
     pub subscribed: usize,
-    /// Whether the publisher has gone ([`Buffer::is_closed`]).
+    /// Whether the publisher has gone (`is_closed()`).
     pub closed: bool,
-    /// Values published so far (see [Positions](Buffer#positions) for the wrap).
+    /// Values published so far, modulo `2^(usize::BITS - 4)` (`2^60` on 64-bit targets, `2^28`
+    /// on 32-bit ones): positions are `usize` counters, and the buffer works across their wrap.
     pub write_position: u64,
     /// The index of the subscribed consumer furthest behind (the lowest index among equals), or
     /// `None` without subscribed consumers. A value that a tethered subscriber holds in a
@@ -85,6 +86,76 @@ impl defmt::Format for State {
             slowest_consumer,
             held
         );
+    }
+}
+
+/// One consumer seat seen from outside, from `seat_state(index)` or `seat_states()` (of a
+/// buffer, or of the std crate's channel handles): where it is, how far behind, and whether it
+/// is counted. For a monitor (the task that owns the publisher, or any thread with a reference
+/// to the buffer): it reads the seat's cache line and the producer's, and changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SeatState {
+    /// The seat's index (the consumer index of the index API, a subscriber's `index()`).
+    pub index: usize,
+    /// Whether it is counted, joining, detached or vacant.
+    pub status: SeatStatus,
+    /// The number of values it has read or claimed (its read position, with the same wrap as
+    /// [`State::write_position`]): for a seat that is not counted, where it stopped; for a
+    /// joining one, where it asked to join.
+    pub position: u64,
+    /// Values published that it has not read: at most the capacity for a subscribed seat
+    /// (the producer waits for it beyond that). For a detached one, every value published since
+    /// its position, which it will not all receive, so it grows past the capacity: what its
+    /// next call would report as `Detached { missed }`. 0 for joining and vacant seats.
+    pub lag: usize,
+}
+
+/// Whether a seat is counted by the producer, in [`SeatState`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SeatStatus {
+    /// Counted: it receives every value, and the producer waits for it when the buffer is full.
+    Subscribed,
+    /// Asked to be counted (it subscribed or rejoined): counted from the producer's next value
+    /// on.
+    Joining,
+    /// Detached: no longer counted (or about to stop being counted, once the producer applies
+    /// the detach), and either held by a subscriber, whose next call reports
+    /// [`TryConsumeError::Detached`] (or did, and it has not rejoined), or an index-API consumer
+    /// whose detach is not applied yet.
+    Detached,
+    /// Not counted and held by no subscriber: free for `subscribe`. (An index-API
+    /// consumer of a buffer from `new` is vacant once its detach was applied, until
+    /// `rejoin`.)
+    Vacant,
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for SeatState {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        // Destructured so that a new field does not compile until it is logged too.
+        let Self { index, status, position, lag } = self;
+        defmt::write!(
+            f,
+            "SeatState {{ index: {=usize:?}, status: {}, position: {=u64:?}, lag: {=usize:?} }}",
+            index,
+            status,
+            position,
+            lag
+        );
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for SeatStatus {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Self::Subscribed => defmt::write!(f, "Subscribed"),
+            Self::Joining => defmt::write!(f, "Joining"),
+            Self::Detached => defmt::write!(f, "Detached"),
+            Self::Vacant => defmt::write!(f, "Vacant"),
+        }
     }
 }
 

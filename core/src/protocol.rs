@@ -1,5 +1,5 @@
 //! The protocol, in one place: the words it keeps, their states, and every transition, with the
-//! code that makes each one. [`Buffer`](crate::Buffer) and the handles call these functions and
+//! code that makes each one. [`Buffer`] and the handles call these functions and
 //! touch no atomic themselves.
 //!
 //! # Words
@@ -516,12 +516,12 @@ impl<'a, T> Ring<'a, T> {
         None
     }
 
-    /// Producer: writes `value` into the slot that [`reserve`](Self::reserve) made ready at
-    /// `word`. Published by the caller's Release store of the next write word.
+    /// Producer: writes `value` into the slot that [`ready`](Self::ready) (directly, or through
+    /// [`Buffer::reserve`]) made ready at `word`. Published by the caller's Release store of the next write word.
     ///
     /// # Safety
     ///
-    /// `reserve(word, ..)` returned `Some` and nothing was written there since.
+    /// `ready(word, ..)` returned `true` and nothing was written there since.
     #[inline(always)]
     pub(crate) unsafe fn fill(&self, word: usize, value: T) {
         let index = self.index(word);

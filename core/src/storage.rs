@@ -13,7 +13,7 @@ mod sealed {
 /// Storage for a [`Buffer`](crate::Buffer): its slots, their counts (a lane each) and one seat
 /// per consumer.
 ///
-/// Sealed: implemented by [`Inline`] and, with the `alloc` feature, [`Heap`].
+/// Sealed: implemented by [`Inline`] and, with the `alloc` feature, `Heap`.
 pub trait Storage<T>: sealed::Sealed {
     #[doc(hidden)]
     fn slots(&self) -> &[Slot<T>];
@@ -125,21 +125,33 @@ pub struct Heap<T> {
 
 #[cfg(feature = "alloc")]
 impl<T> Heap<T> {
-    pub(crate) fn new(capacity: usize, consumers: usize, vacant: bool) -> Self {
+    /// The storage of `capacity` slots and `consumers` seats, or `None` if the allocator
+    /// refuses (nothing stays allocated then).
+    pub(crate) fn try_new(capacity: usize, consumers: usize, vacant: bool) -> Option<Self> {
         use crate::sync::AtomicUsize;
         let words = (capacity / crate::protocol::LANES).max(1);
-        Self {
-            slots: (0..capacity).map(|_| Slot::new()).collect(),
+        Some(Self {
+            slots: try_boxed(capacity, |_| Slot::new())?,
             #[cfg(not(multicast_loom))]
-            counts: (0..words).map(|_| AtomicUsize::new(0)).collect(),
+            counts: try_boxed(words, |_| AtomicUsize::new(0))?,
             #[cfg(multicast_loom)]
             counts: (
-                (0..capacity).map(|_| crate::protocol::AtomicLane::new(0)).collect(),
-                (0..words).map(|_| AtomicUsize::new(0)).collect(),
+                try_boxed(capacity, |_| crate::protocol::AtomicLane::new(0))?,
+                try_boxed(words, |_| AtomicUsize::new(0))?,
             ),
-            seats: (0..consumers).map(|_| Padded::new(Seat::new(vacant))).collect(),
-        }
+            seats: try_boxed(consumers, |_| Padded::new(Seat::new(vacant)))?,
+        })
     }
+}
+
+/// A boxed slice of `len` items made by `item`, or `None` if the allocator refuses (or the size
+/// overflows `isize`): a refusal is an error to return, not an abort.
+#[cfg(feature = "alloc")]
+fn try_boxed<X>(len: usize, item: impl FnMut(usize) -> X) -> Option<alloc::boxed::Box<[X]>> {
+    let mut items = alloc::vec::Vec::new();
+    items.try_reserve_exact(len).ok()?;
+    items.extend((0..len).map(item));
+    Some(items.into_boxed_slice())
 }
 
 #[cfg(feature = "alloc")]

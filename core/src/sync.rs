@@ -2,7 +2,7 @@
 //!
 //! Normally these are [`portable_atomic`]'s types (native atomics where the target has them, the
 //! firmware's chosen backend where it does not). Built with `--cfg multicast_loom` they are
-//! [`loom`]'s, so that the model checker sees every access of the protocol.
+//! `loom`'s, so that the model checker sees every access of the protocol.
 
 #[cfg(all(not(multicast_loom), target_pointer_width = "64"))]
 pub(crate) use portable_atomic::AtomicU16;

@@ -777,3 +777,54 @@ fn a_usize_model_of_a_32_bit_target_at_the_maximum() {
     }
     assert_eq!(crate::MAX_CAPACITY, 1 << (usize::BITS - 6), "the same rule as in 32 bits");
 }
+
+/// `seat_state` tells each seat's status, position and lag from outside, for index-API
+/// consumers, tethered and evictable subscribers, across a detach, its application and a
+/// rejoin.
+#[test]
+fn seat_state_follows_every_kind_of_consumer() {
+    use crate::{SeatState, SeatStatus};
+    let view = |state: SeatState| (state.status, state.position, state.lag);
+
+    // Index API: all seats subscribed from position 0.
+    let buf = HeapBuffer::new(4, 2);
+    buf.try_publish(1u32).unwrap();
+    buf.try_publish(2).unwrap();
+    buf.consume(0);
+    assert_eq!(view(buf.seat_state(0)), (SeatStatus::Subscribed, 1, 1));
+    assert_eq!(view(buf.seat_state(1)), (SeatStatus::Subscribed, 0, 2));
+    assert!(buf.detach(1));
+    assert_eq!(view(buf.seat_state(1)), (SeatStatus::Detached, 0, 2), "requested");
+    buf.try_publish(3).unwrap(); // the producer applies the detach
+    assert_eq!(buf.seat_state(1).status, SeatStatus::Vacant, "applied: free for a rejoin");
+    assert!(buf.rejoin(1));
+    assert_eq!(view(buf.seat_state(1)), (SeatStatus::Joining, 3, 0));
+    buf.try_publish(4).unwrap();
+    assert_eq!(view(buf.seat_state(1)), (SeatStatus::Subscribed, 3, 1));
+    assert_eq!(buf.seat_state(0).index, 0);
+
+    // A tethered subscriber publishes its position for observers.
+    let buf: InlineBuffer<u32, 4, 2> = InlineBuffer::new();
+    let mut tethered = buf.subscriber(0).unwrap();
+    let mut publisher = buf.publisher().unwrap();
+    publisher.publish_iter(0..3);
+    assert_eq!(tethered.try_recv(), Ok(0));
+    assert_eq!(view(buf.seat_state(0)), (SeatStatus::Subscribed, 1, 2));
+    assert_eq!(buf.seat_state(0).lag, tethered.lag());
+
+    // Evictable subscribers: joining, subscribed, detached while held, left.
+    let buf: InlineBuffer<u32, 4, 2> = InlineBuffer::with_seats();
+    let mut publisher = buf.publisher().unwrap();
+    assert_eq!(view(buf.seat_state(0)), (SeatStatus::Vacant, 0, 0));
+    let mut subscriber = buf.subscribe().unwrap();
+    assert_eq!(buf.seat_state(0).status, SeatStatus::Joining);
+    publisher.try_publish(7).unwrap();
+    assert_eq!(view(buf.seat_state(0)), (SeatStatus::Subscribed, 0, 1));
+    assert!(buf.detach(0));
+    assert_eq!(publisher.try_publish(8).unwrap_err().into_inner(), 8, "nobody counted");
+    assert_eq!(view(buf.seat_state(0)), (SeatStatus::Detached, 0, 1), "held, not told");
+    assert_eq!(subscriber.try_recv(), Err(TryConsumeError::Detached { missed: 1 }));
+    assert_eq!(buf.seat_state(0).status, SeatStatus::Detached, "told, not rejoined");
+    drop(subscriber);
+    assert_eq!(buf.seat_state(0).status, SeatStatus::Vacant, "left");
+}

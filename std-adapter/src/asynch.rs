@@ -65,6 +65,13 @@ impl<T: Clone> Subscriber<T> {
 
     /// Receives the next value, waiting without blocking the thread.
     ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe. A value is taken from the channel only in the poll that
+    /// returns it, so if `recv` is used as the event in a `tokio::select!` statement and some
+    /// other branch completes first, or a `tokio::time::timeout` around it expires, no value was
+    /// received and none is lost: the next call returns it.
+    ///
     /// # Errors
     ///
     /// As [`poll_recv`](Self::poll_recv).
@@ -92,6 +99,10 @@ impl<T: Clone> Subscriber<T> {
 }
 
 /// The future of [`Subscriber::recv`].
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping it before it completes loses no value (see [`Subscriber::recv`]).
 #[must_use = "futures do nothing unless polled"]
 pub struct Recv<'a, T> {
     subscriber: &'a mut Subscriber<T>,
@@ -122,6 +133,11 @@ impl<T> fmt::Debug for Recv<'_, T> {
 /// Every value in order, as `Ok`; `Err(RecvError::Detached { .. })` after a detach (call
 /// [`Subscriber::rejoin`] to receive again); the stream ends once the publisher has gone and
 /// everything was read.
+///
+/// # Cancel safety
+///
+/// `StreamExt::next` on it is cancel safe, as [`Subscriber::recv`] is: a value is taken only
+/// in the poll that returns it, so a `next()` dropped in a `select!` or a timeout loses nothing.
 ///
 /// # Examples
 ///
@@ -197,8 +213,18 @@ fn poll_pending<T>(
 impl<T> Publisher<T> {
     /// Publishes `value`, waiting for room without blocking the thread.
     ///
-    /// A value sent through the `Sink` and not yet flushed is published first. Dropping the
-    /// future before it completes drops the value unpublished.
+    /// A value sent through the `Sink` and not yet flushed is published first.
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is not cancel safe for `value`: the future owns it until it is published, so
+    /// if the future is dropped before it completes (another branch of a `tokio::select!` won,
+    /// or a `tokio::time::timeout` expired), `value` was not published and is dropped with the
+    /// future. Nothing is ever published twice or half, and the values published before are
+    /// unaffected; an earlier `Sink` value that this future had not published yet stays held by
+    /// the publisher. To keep a value across a cancellation, send it through the `Sink`
+    /// instead: a value that does not fit is then held by the publisher, not by a future, and a
+    /// dropped `flush` leaves it there for the next one.
     ///
     /// # Errors
     ///
@@ -222,6 +248,11 @@ impl<T> Publisher<T> {
 }
 
 /// The future of [`Publisher::publish`].
+///
+/// # Cancel safety
+///
+/// Not cancel safe for its value: dropped before it completes, it drops the value unpublished
+/// (see [`Publisher::publish`]).
 #[must_use = "futures do nothing unless polled"]
 pub struct Publish<'a, T> {
     publisher: &'a mut Publisher<T>,
@@ -266,6 +297,15 @@ impl<T> fmt::Debug for Publish<'_, T> {
 /// value at once when there is room; only a value that does not fit is held, and published by
 /// the next `poll_ready`, `poll_flush` or `poll_close` once there is room (at most one is held).
 /// Closing the sink flushes it; the channel itself is closed when the publisher is dropped.
+///
+/// # Cancel safety
+///
+/// A value that `start_send` accepted is published or held by the publisher itself, so the
+/// futures of `SinkExt::flush` and `SinkExt::close` are cancel safe: dropped before they
+/// complete, they leave the held value in the publisher, and the next flush (or publish)
+/// publishes it. The futures that take a value, `SinkExt::send` and `SinkExt::feed`, own it
+/// until `poll_ready` lets them hand it over: dropped while they wait for room for an earlier
+/// held value, they drop theirs unpublished.
 ///
 /// # Panics
 ///

@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use multicast_buffer_core::{
-    ConfigError, HeapBuffer, NoFreeSeat, State, TryConsumeError, TryPublishError,
+    ConfigError, HeapBuffer, NoFreeSeat, SeatState, State, TryConsumeError, TryPublishError,
 };
 
 use crate::wait::{pause, Backoff, Step, WaitStrategy, Waiters, WakePublisher};
@@ -59,8 +59,9 @@ type Core<T> = Arc<HeapBuffer<T>>;
 /// # Panics
 ///
 /// If `capacity` is zero, not a power of two or above [`MAX_CAPACITY`](crate::MAX_CAPACITY), or
-/// `seats` is above [`MAX_CONSUMERS`](crate::MAX_CONSUMERS); [`try_channel`] returns an error
-/// instead.
+/// `seats` is zero (no subscriber could ever join) or above
+/// [`MAX_CONSUMERS`](crate::MAX_CONSUMERS), or the memory cannot be allocated; [`try_channel`]
+/// returns an error instead.
 ///
 /// # Examples
 ///
@@ -85,8 +86,9 @@ pub fn channel<T>(capacity: usize, seats: usize) -> (Publisher<T>, SubscribeHand
 ///
 /// # Errors
 ///
-/// [`ConfigError`] for a capacity that is zero, not a power of two or too large, or too many
-/// seats.
+/// [`ConfigError`] for a capacity that is zero, not a power of two or too large, for zero seats
+/// ([`ConfigError::NoSeats`]) or too many, or when the memory cannot be allocated
+/// ([`ConfigError::AllocationFailed`]).
 ///
 /// # Examples
 ///
@@ -95,11 +97,16 @@ pub fn channel<T>(capacity: usize, seats: usize) -> (Publisher<T>, SubscribeHand
 ///
 /// let err = try_channel::<u8>(3, 1).unwrap_err();
 /// assert_eq!(err, ConfigError::CapacityNotPowerOfTwo { capacity: 3 });
+/// assert_eq!(try_channel::<u8>(8, 0).unwrap_err(), ConfigError::NoSeats);
 /// ```
 pub fn try_channel<T>(
     capacity: usize,
     seats: usize,
 ) -> Result<(Publisher<T>, SubscribeHandle<T>), ConfigError> {
+    if seats == 0 {
+        // Nobody could ever subscribe, and every publish would find nobody.
+        return Err(ConfigError::NoSeats);
+    }
     let buffer = Arc::new(HeapBuffer::try_with_seats(capacity, seats)?);
     let waiters = Arc::new(Waiters::new(seats));
     let inner = multicast_buffer_core::Publisher::new(Arc::clone(&buffer))
@@ -372,19 +379,21 @@ impl<T> Publisher<T> {
         self.inner.set_lag_limit(limit);
     }
 
-    /// The number of subscribed consumers, after applying the latest joins and departures.
+    /// The number of subscribed consumers: those the next publish counts (a subscriber that has
+    /// just joined is counted, one that has left or was detached is not).
     ///
     /// # Examples
     ///
     /// ```
-    /// let (mut publisher, subscribers) = multicast_buffer::channel::<u8>(4, 2);
+    /// let (publisher, subscribers) = multicast_buffer::channel::<u8>(4, 2);
     /// let subscriber = subscribers.subscribe().unwrap();
     /// assert_eq!(publisher.subscribers(), 1);
     /// drop(subscriber);
     /// assert_eq!(publisher.subscribers(), 0);
     /// ```
-    pub fn subscribers(&mut self) -> usize {
-        self.inner.subscribers()
+    pub fn subscribers(&self) -> usize {
+        // An observation from `&self`; the next publish applies the joins and departures.
+        self.inner.buffer().subscribed()
     }
 
     /// The wait strategy of [`publish_blocking`](Self::publish_blocking).
@@ -408,8 +417,8 @@ impl<T> Publisher<T> {
         self.wait = strategy;
     }
 
-    /// A snapshot of the channel's state (see the core's
-    /// [`Buffer::state`](multicast_buffer_core::Buffer::state)).
+    /// A snapshot of the channel's state: its shape, the write position, how many are
+    /// subscribed, the slowest subscriber and how many values it holds (see [`State`]).
     ///
     /// The core buffer itself is not handed out: its `detach` and `rejoin` would wake nobody
     /// waiting here. [`SubscribeHandle::detach`] does.
@@ -424,6 +433,22 @@ impl<T> Publisher<T> {
     /// ```
     pub fn state(&self) -> State {
         self.inner.buffer().state()
+    }
+
+    /// Every seat seen from outside, in index order: status (subscribed, joining, detached or
+    /// vacant), position and lag; see [`SubscribeHandle::seat_state`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut publisher, subscribers) = multicast_buffer::channel::<u8>(8, 2);
+    /// let _subscriber = subscribers.subscribe().unwrap();
+    /// publisher.publish_iter(0..3);
+    /// let lags: Vec<usize> = publisher.seat_states().map(|seat| seat.lag).collect();
+    /// assert_eq!(lags, [3, 0]);
+    /// ```
+    pub fn seat_states(&self) -> impl Iterator<Item = SeatState> + '_ {
+        self.inner.buffer().seat_states()
     }
 
     /// The waiter state.
@@ -514,9 +539,10 @@ impl<T> SubscribeHandle<T> {
         Ok(Subscriber { inner, wait: self.wait, leaver: Leaver(Arc::clone(&self.waiters)) })
     }
 
-    /// Detaches the subscriber in seat `index` so that the publisher no longer waits for it
-    /// (see the core's [`Buffer::detach`](multicast_buffer_core::Buffer::detach)), and wakes
-    /// whoever waits on it. Returns `false` if the seat was not subscribed.
+    /// Detaches the subscriber in seat `index` so that the publisher no longer waits for it, at
+    /// once and without its cooperation, and wakes whoever waits on it: its next receive
+    /// returns [`RecvError::Detached`] with the number of values it missed, and it can
+    /// [`rejoin`](Subscriber::rejoin). Returns `false` if the seat was not subscribed.
     ///
     /// # Panics
     ///
@@ -576,6 +602,52 @@ impl<T> SubscribeHandle<T> {
     /// ```
     pub fn state(&self) -> State {
         self.buffer.state()
+    }
+
+    /// Seat `index` seen from outside, without owning its subscriber: its
+    /// [status](crate::SeatStatus) (subscribed, joining, detached or vacant), its
+    /// position and its lag (for a subscriber detached but not told yet, every value published
+    /// since its position: what its next receive reports as missed). For a monitor that watches
+    /// the consumers and [detaches](Self::detach) a stalled one, or logs how far behind each is.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below the number of seats.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer::SeatStatus;
+    ///
+    /// let (mut publisher, subscribers) = multicast_buffer::channel(4, 2);
+    /// let mut fast = subscribers.subscribe().unwrap();
+    /// let stalled = subscribers.subscribe().unwrap();
+    /// publisher.publish_iter(0..4);
+    /// while fast.try_recv().is_ok() {}
+    /// let seat = subscribers.seat_state(stalled.index());
+    /// assert_eq!((seat.status, seat.lag), (SeatStatus::Subscribed, 4));
+    /// assert!(subscribers.detach(stalled.index()));
+    /// assert_eq!(subscribers.seat_state(stalled.index()).status, SeatStatus::Detached);
+    /// ```
+    #[track_caller]
+    pub fn seat_state(&self, index: usize) -> SeatState {
+        self.buffer.seat_state(index)
+    }
+
+    /// Every seat seen from outside, in index order (see [`seat_state`](Self::seat_state)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use multicast_buffer::SeatStatus;
+    ///
+    /// let (_publisher, subscribers) = multicast_buffer::channel::<u8>(4, 3);
+    /// let _subscriber = subscribers.subscribe().unwrap();
+    /// let joining = subscribers.seat_states().filter(|s| s.status == SeatStatus::Joining);
+    /// assert_eq!(joining.count(), 1);
+    /// ```
+    pub fn seat_states(&self) -> impl Iterator<Item = SeatState> + '_ {
+        self.buffer.seat_states()
     }
 
     /// Whether the publisher has gone.
@@ -788,7 +860,14 @@ impl<T> Subscriber<T> {
         self.leaver.0.releasing(|| self.inner.is_ready())
     }
 
-    /// Values published that this subscriber has not read yet.
+    /// Values published that this subscriber has not read yet: at most the capacity while it is
+    /// subscribed, 0 while it joins and once it was told it is detached.
+    ///
+    /// A subscriber that has been detached but not told yet (its next receive returns
+    /// [`RecvError::Detached`]) counts every value published since its position: its lag grows
+    /// past the capacity (2,010 on a 256-slot channel, say) and is the `missed` its next receive
+    /// reports. A monitor reads every seat's lag, and whether it is detached, without owning the
+    /// subscriber: [`SubscribeHandle::seat_state`].
     pub fn lag(&self) -> usize {
         self.inner.lag()
     }

@@ -3,10 +3,11 @@
 #![cfg_attr(feature = "async", doc = include_str!("../README.md"))]
 #![cfg_attr(
     not(feature = "async"),
-    doc = "`MulticastBuffer<T>`: a pre-allocated, lock-free, single-producer multi-consumer \
-           multicast ring buffer with per-slot reference counts, for hosted (`std`) targets, \
-           and `channel()` handles with blocking waits. Built without the `async` feature; the \
-           crate's README, with its examples, is the documentation of a default build."
+    doc = "A lock-free, pre-allocated, single-producer multi-consumer multicast channel for \
+           hosted (`std`) targets: [`channel()`] hands out a publisher and subscribers with \
+           blocking waits; [`MulticastBuffer`] is the `&self` index API of LaminarDB's \
+           `MulticastBuffer`. Built without the `async` feature; the crate's README, with its \
+           examples, is the documentation of a default build."
 )]
 // docs.rs (`--cfg docsrs`, nightly): each item says which feature it needs (`doc_cfg` marks
 // cfg-gated items by itself).
@@ -19,7 +20,8 @@ use std::fmt;
 
 use multicast_buffer_core::HeapBuffer;
 pub use multicast_buffer_core::{
-    ConfigError, NoFreeSeat, State, TryConsumeError, TryPublishError, MAX_CAPACITY, MAX_CONSUMERS,
+    ConfigError, NoFreeSeat, SeatState, SeatStatus, State, TryConsumeError, TryPublishError,
+    MAX_CAPACITY, MAX_CONSUMERS,
 };
 
 #[cfg(feature = "async")]
@@ -37,6 +39,12 @@ pub use wait::WaitStrategy;
 
 /// The error of [`MulticastBuffer::publish`].
 ///
+/// The name is that of the error type of LaminarDB's `MulticastBuffer`, whose API
+/// [`MulticastBuffer`] offers: LaminarDB, a streaming database, uses that buffer in its DAG
+/// executor (the part that runs a query's graph of operators, a directed acyclic graph) to hand
+/// one operator's output to several downstream operators. It is kept so that code written
+/// against that API compiles unchanged.
+///
 /// # Examples
 ///
 /// ```
@@ -52,8 +60,8 @@ pub use wait::WaitStrategy;
 pub enum DagError {
     /// The slot the value would go into is still held by a slow consumer.
     BackpressureFull,
-    /// Another thread was publishing at the same moment. The buffer has a single writer; the
-    /// original only documented that, this one refuses the second writer.
+    /// Another thread was publishing at the same moment. The buffer has a single writer, and it
+    /// refuses a second one instead of trusting callers to have only one.
     ConcurrentPublish,
 }
 
@@ -105,8 +113,8 @@ impl<T> From<TryPublishError<T>> for DagError {
 /// # Positions
 ///
 /// Positions are `usize` counters, exposed as `u64`; they wrap at `2^(usize::BITS - 4)`: `2^60`
-/// on 64-bit targets and `2^28` on 32-bit ones (the buffer keeps working across the wrap; see
-/// the core's [`Buffer`](multicast_buffer_core::Buffer#positions)).
+/// on 64-bit targets and `2^28` on 32-bit ones, and the buffer keeps working across the wrap.
+/// (They are not 64-bit counters because 32-bit targets would need a lock for those.)
 pub struct MulticastBuffer<T> {
     inner: HeapBuffer<T>,
 }
@@ -119,8 +127,8 @@ impl<T> MulticastBuffer<T> {
     /// # Panics
     ///
     /// If `capacity` is zero or not a power of two (or above [`MAX_CAPACITY`]), or
-    /// `consumer_count` is above [`MAX_CONSUMERS`]. [`try_new`](Self::try_new) returns an error
-    /// instead.
+    /// `consumer_count` is above [`MAX_CONSUMERS`], or the memory cannot be allocated.
+    /// [`try_new`](Self::try_new) returns an error instead.
     ///
     /// # Examples
     ///
@@ -145,7 +153,8 @@ impl<T> MulticastBuffer<T> {
     /// # Errors
     ///
     /// [`ConfigError`] if `capacity` is zero, not a power of two or above [`MAX_CAPACITY`], or
-    /// `consumer_count` is above [`MAX_CONSUMERS`].
+    /// `consumer_count` is above [`MAX_CONSUMERS`]; [`ConfigError::AllocationFailed`] if the
+    /// allocator cannot provide the memory (instead of aborting the process).
     ///
     /// # Examples
     ///
@@ -168,8 +177,8 @@ impl<T> MulticastBuffer<T> {
     /// # Errors
     ///
     /// [`DagError::BackpressureFull`] if the target slot is still in use by a slow consumer;
-    /// the value is dropped, as in the original API. [`try_publish`](Self::try_publish) gives it
-    /// back instead.
+    /// the value is dropped, as LaminarDB's `MulticastBuffer::publish` does.
+    /// [`try_publish`](Self::try_publish) gives it back instead.
     ///
     /// # Examples
     ///
@@ -279,6 +288,10 @@ impl<T> MulticastBuffer<T> {
     }
 
     /// Returns the number of consumers.
+    ///
+    /// A `u32`, although [`new`](Self::new) takes a `usize`: these are the signatures of
+    /// LaminarDB's `MulticastBuffer`, kept as they are so that code written against it compiles
+    /// unchanged. The count is at most [`MAX_CONSUMERS`], so it always fits.
     ///
     /// # Examples
     ///

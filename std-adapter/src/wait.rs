@@ -26,10 +26,8 @@
 //! [`Thread::unpark`] or [`Waker::wake`](std::task::Waker::wake).
 //!
 //! Parking is nevertheless bounded ([`WaitStrategy::park`]): a thread parks for at most that long
-//! and then tries again, so even a wake-up the protocol above does not cover (a seat detached
-//! through the core's [`Buffer::detach`](multicast_buffer_core::Buffer::detach) rather than
-//! through this crate's handles, for example) delays a waiter by at most one park, and nothing
-//! can hang forever.
+//! and then tries again, so even a wake-up the protocol above did not cover would delay a waiter
+//! by at most one park, and nothing can hang forever.
 
 use std::fmt;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};

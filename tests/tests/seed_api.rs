@@ -1,5 +1,5 @@
-//! The seed's documented behaviour (`MulticastBuffer` of the system we replace), method by
-//! method, plus where we deliberately do better.
+//! The documented behaviour of LaminarDB's `MulticastBuffer` (whose API `MulticastBuffer`
+//! offers), method by method, plus where we deliberately do better.
 
 use multicast_buffer::{DagError, MulticastBuffer, TryPublishError};
 
@@ -44,8 +44,42 @@ fn try_new_reports_instead_of_panicking() {
     assert!(MulticastBuffer::<u64>::try_new(0, 1).is_err());
     assert!(MulticastBuffer::<u64>::try_new(3, 1).is_err());
     let err = MulticastBuffer::<u64>::try_new(12, 1).unwrap_err();
-    assert_eq!(err.to_string(), "multicast buffer capacity must be a power of two, got 12");
+    assert_eq!(
+        err.to_string(),
+        "multicast buffer capacity must be a power of two, got 12 (the next power of two is 16)"
+    );
     assert!(MulticastBuffer::<u64>::try_new(8, 2).is_ok());
+}
+
+#[test]
+fn try_new_names_the_largest_capacity_as_a_power_of_two() {
+    let too_large = multicast_buffer::MAX_CAPACITY * 2;
+    let err = MulticastBuffer::<u8>::try_new(too_large, 1).unwrap_err();
+    let max = if cfg!(target_pointer_width = "64") { "2^58" } else { "2^26" };
+    assert_eq!(
+        err.to_string(),
+        format!("multicast buffer capacity must be at most {max} (MAX_CAPACITY), got {too_large}")
+    );
+    // Not a power of two, and its next one is above the maximum: no suggestion.
+    let err = MulticastBuffer::<u8>::try_new(too_large - 1, 1).unwrap_err();
+    assert!(!err.to_string().contains("next power of two"), "{err}");
+}
+
+/// A shape within the limits whose memory no allocator can give (2^40 slots of 512 KiB: 2^59
+/// bytes, beyond any address space) is an error, not an abort of the process. Not under Miri,
+/// which reports such an allocation as resource exhaustion instead of failing it.
+#[test]
+#[cfg(target_pointer_width = "64")]
+#[cfg_attr(miri, ignore)]
+fn try_new_reports_an_allocation_the_allocator_refuses() {
+    let err = MulticastBuffer::<[u64; 1 << 16]>::try_new(1 << 40, 2).unwrap_err();
+    assert_eq!(err, multicast_buffer::ConfigError::AllocationFailed { capacity: 1 << 40 });
+    assert_eq!(
+        err.to_string(),
+        "could not allocate the memory for a multicast buffer of 1099511627776 slots"
+    );
+    // Nothing stayed allocated or broken: the next buffer is fine.
+    assert!(MulticastBuffer::<u64>::try_new(1 << 10, 2).is_ok());
 }
 
 #[test]
