@@ -52,7 +52,7 @@ pub struct State {
     pub write_position: u64,
     /// The index of the subscribed consumer furthest behind (the lowest index among equals), or
     /// `None` without subscribed consumers. A value that a tethered subscriber holds in a
-    /// [`ReadGuard`](crate::ReadGuard) counts as not read until the guard is dropped, so a
+    /// [`ReadGuard`] counts as not read until the guard is dropped, so a
     /// publish that is `Full` because of it names that subscriber. (An evictable subscriber's
     /// guarded value counts as read: its claim moved its position.)
     pub slowest_consumer: Option<usize>,
