@@ -17,7 +17,7 @@
  * -DSCENARIO=0..3 picks the membership changes (see SCENARIO below), -DVALUES the number of
  * values published. Injected bugs (each must make the check fail): -DBUG_CURSOR_BEFORE_RESET,
  * -DBUG_CURSOR_BEFORE_READ, -DBUG_GATE_MISSES_JOIN, -DBUG_LEAVE_NEEDS_PRODUCER,
- * -DBUG_DETACH_TAKES_CLAIM.
+ * -DBUG_DETACH_TAKES_CLAIM, -DBUG_TAKE_OVER_CURSOR_FIRST.
  * Reachability probes (each must make the check fail, proving the scenario is explored):
  * -DREACH=1 .. -DREACH=8, see the end of `init`.
  */
@@ -357,7 +357,12 @@ proctype Mover() {
           if
           :: state[k] == VACANT -> state[k] = JOIN; found = 1 /* SUBSCRIBE */
 #ifndef BUG_LEAVE_NEEDS_PRODUCER
+#ifndef BUG_TAKE_OVER_CURSOR_FIRST
           :: state[k] == STOP -> state[k] = TETHER; from = cursor[k]; found = 2 /* TAKE_OVER */
+#else
+          :: state[k] == STOP -> /* wrong: publishes its new position before giving back */
+             state[k] = TETHER; from = cursor[k]; cursor[k] = tail; to = tail; found = 2
+#endif
 #endif
           :: else -> skip
           fi
@@ -378,9 +383,13 @@ proctype Mover() {
         /* it holds the seat at the old frontier (the producer stays held there), gives back
          * the shares up to the write position it reads, then publishes that as its cursor */
         SEEN(r_takeover);
+#ifndef BUG_TAKE_OVER_CURSOR_FIRST
         to = tail;
         give_back(from, to);
         d_step { assert(state[k] == TETHER && cursor[k] == from); cursor[k] = to }; /* CURSOR_STORE */
+#else
+        give_back(from, to);
+#endif
         p = to; to = 0; from = 0
      fi;
      found = 0
