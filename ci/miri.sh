@@ -25,12 +25,10 @@ fi
 echo "== miri: core unit tests and doctests, adapter, integration tests (strict provenance)"
 MIRIFLAGS="$base" miri -p multicast-buffer-core --features alloc
 MIRIFLAGS="$base" miri -p multicast-buffer
-MIRIFLAGS="$base" miri -p multicast-buffer-tests --test seed_api --test drops --test stress --test misuse --test model --test model_handles --test contract --test membership --test lifecycle --test defects
+MIRIFLAGS="$base" miri -p multicast-buffer-tests --test seed_api --test drops --test stress --test misuse --test model --test model_handles --test contract --test membership --test lifecycle --test defects --test takeover
 
 echo "== miri: threaded tests under several seeds"
-MIRIFLAGS="$base -Zmiri-many-seeds=0..4" miri -p multicast-buffer-tests --test stress --test misuse --test lifecycle --test defects
-# The adapter's lost-wake-up race (a publisher polling against a detached subscriber's settle).
-MIRIFLAGS="$base -Zmiri-many-seeds=0..8" miri -p multicast-buffer --test wakeups -- racing
+MIRIFLAGS="$base -Zmiri-many-seeds=0..4" miri -p multicast-buffer-tests --test stress --test misuse --test lifecycle --test defects --test takeover
 
 echo "== miri: 32-bit target (i686)"
 MIRIFLAGS="$base" miri -p multicast-buffer-core --features alloc --lib --target i686-unknown-linux-gnu

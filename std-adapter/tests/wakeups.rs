@@ -13,7 +13,7 @@
 //!   resubscribe, and payload clones run other parties' steps in the middle of a read and then
 //!   panic; after every step, no party may be pending unwoken while it could go on.
 //! - A threaded stress test of the race of scenario 2 (the publisher polling between the settle
-//!   of a detached subscriber and the slot being freed).
+//!   of a detached subscriber and the slot being freed), natively only.
 #![cfg(feature = "async")]
 
 use std::cell::{Cell, RefCell};
@@ -452,15 +452,20 @@ fn no_party_stays_pending_while_it_could_go_on() {
 /// slot it holds gives its value back in its next call, while the publisher, woken by the
 /// detach, polls on another thread. If the poll falls between the settle moving the seat on and
 /// the slot being freed, it waits again and only the subscriber's call can wake it. On today's
-/// main about 14 rounds in 200,000 lost the wake-up here; this runs 50,000 (`WAKEUP_ROUNDS` sets it; Miri: 40).
+/// main about 14 rounds in 200,000 lost the wake-up here; this runs 50,000 (`WAKEUP_ROUNDS` sets
+/// it), with a delay that sweeps the poll across the subscriber's call; the code before the fix
+/// failed it within the first 1,400 rounds in a debug build.
+///
+/// Not under Miri: the proof that the wake-up cannot be lost (the two `SeqCst` fences of the
+/// `wait` module, ordered through a third location, the waker's state) needs C++20's rules for
+/// SC fences, which Miri's weak-memory emulation does not fully implement (rust-lang/miri#2301):
+/// with it, Miri reports a lost wake-up the C++20 model forbids; without it, the few rounds Miri
+/// affords never reach the race window (the code before the fix passed too).
 #[test]
+#[cfg_attr(miri, ignore)]
 fn a_publisher_racing_a_detached_subscribers_settle_is_woken() {
     use std::sync::mpsc;
-    let rounds = if cfg!(miri) {
-        40
-    } else {
-        std::env::var("WAKEUP_ROUNDS").map_or(50_000, |r| r.parse().unwrap())
-    };
+    let rounds = std::env::var("WAKEUP_ROUNDS").map_or(50_000, |r| r.parse().unwrap());
     let (to_worker, work) = mpsc::channel::<(Subscriber<u64>, SubscribeHandle<u64>)>();
     let (done, from_worker) = mpsc::channel::<()>();
     let worker = std::thread::spawn(move || {
