@@ -997,6 +997,12 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         let status = match word & MEMBERSHIP {
             RUNNING => SeatStatus::Subscribed,
             JOINING => SeatStatus::Joining,
+            // Given up by a subscriber that left (its units given back up to the write
+            // position), not applied by the producer yet: it holds nothing, and `subscribe`
+            // takes it at once.
+            STOPPING if word & HELD == 0 && available(self.observe(), word) == 0 => {
+                SeatStatus::Vacant
+            }
             STOPPING => SeatStatus::Detached,
             _ if word & HELD != 0 => SeatStatus::Detached,
             _ => SeatStatus::Vacant,

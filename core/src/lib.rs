@@ -125,9 +125,10 @@ pub enum SeatStatus {
     /// [`TryConsumeError::Detached`] (or did, and it has not rejoined), or an index-API consumer
     /// whose detach is not applied yet.
     Detached,
-    /// Not counted and held by no subscriber: free for `subscribe`. (An index-API
-    /// consumer of a buffer from `new` is vacant once its detach was applied, until
-    /// `rejoin`.)
+    /// Not counted (or no longer holding anything: a seat whose subscriber left, before the
+    /// producer's next value applies it) and held by no subscriber: free for `subscribe`. (An
+    /// index-API consumer of a buffer from `new` is vacant once its detach was applied, or once
+    /// it was detached with nothing left to read, until `rejoin`.)
     Vacant,
 }
 
@@ -167,3 +168,6 @@ mod loom_tests;
 
 #[cfg(all(test, feature = "alloc", multicast_loom))]
 mod loom_membership;
+
+#[cfg(all(test, feature = "alloc", multicast_loom))]
+mod loom_takeover;
