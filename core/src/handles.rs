@@ -1273,8 +1273,8 @@ impl<B: BufferRef> Subscriber<B> {
 /// producer's write position: whether more is published (then `*seen` moves to it). `false` for
 /// a joining subscriber too (`UNKNOWN`), whose cold path asks its seat, and for a tethered one
 /// whose seat was stopped: a detach takes effect once it has read what it had seen, also while
-/// the producer keeps publishing (it used to read on for good, and the producer kept waiting
-/// for it). An evictable subscriber learns of a stop from its failed claim.
+/// the producer keeps publishing and so keeps it behind. An evictable subscriber learns of a
+/// stop from its failed claim.
 #[inline(always)]
 fn refresh(
     producer: &crate::protocol::Producer,

@@ -21,13 +21,13 @@ use crate::{HeapBuffer, Publisher, Storage, Subscriber, TryConsumeError, TryPubl
 
 /// A value with an id that counts its live instances.
 #[derive(Debug)]
-struct Live {
-    id: usize,
+pub(super) struct Live {
+    pub(super) id: usize,
     alive: Arc<AtomicUsize>,
 }
 
 impl Live {
-    fn new(id: usize, alive: &Arc<AtomicUsize>) -> Self {
+    pub(super) fn new(id: usize, alive: &Arc<AtomicUsize>) -> Self {
         alive.fetch_add(1, SeqCst);
         Self { id, alive: Arc::clone(alive) }
     }
@@ -45,15 +45,15 @@ impl Drop for Live {
     }
 }
 
-type Buf = Arc<HeapBuffer<Live>>;
+pub(super) type Buf = Arc<HeapBuffer<Live>>;
 
 /// Everything `sub` can take now, in order.
-fn drain(sub: &mut Subscriber<Buf>) -> Vec<usize> {
+pub(super) fn drain(sub: &mut Subscriber<Buf>) -> Vec<usize> {
     core::iter::from_fn(|| sub.try_recv().ok().map(|v| v.id)).collect()
 }
 
 /// Whether `ids` is strictly increasing (in order, nothing twice).
-fn in_order(ids: &[usize]) -> bool {
+pub(super) fn in_order(ids: &[usize]) -> bool {
     ids.windows(2).all(|w| w[0] < w[1])
 }
 
@@ -329,14 +329,14 @@ fn loom_membership_tethered_handle_taken_while_its_seat_is_detached() {
 
 /// A value whose destructor panics if `armed` (its clones are not armed); it counts as dropped.
 #[derive(Debug)]
-struct Bomb {
-    id: usize,
-    armed: bool,
+pub(super) struct Bomb {
+    pub(super) id: usize,
+    pub(super) armed: bool,
     alive: Arc<AtomicUsize>,
 }
 
 impl Bomb {
-    fn new(id: usize, armed: bool, alive: &Arc<AtomicUsize>) -> Self {
+    pub(super) fn new(id: usize, armed: bool, alive: &Arc<AtomicUsize>) -> Self {
         alive.fetch_add(1, SeqCst);
         Self { id, armed, alive: Arc::clone(alive) }
     }

@@ -18,47 +18,7 @@ use loom::thread;
 use crate::protocol::{COLD, JOINING, MEMBERSHIP, VACANT};
 use crate::{HeapBuffer, Publisher, Storage, Subscriber, TryConsumeError};
 
-#[derive(Debug)]
-struct Live {
-    id: usize,
-    alive: Arc<AtomicUsize>,
-}
-
-impl Live {
-    fn new(id: usize, alive: &Arc<AtomicUsize>) -> Self {
-        alive.fetch_add(1, SeqCst);
-        Self { id, alive: Arc::clone(alive) }
-    }
-}
-
-impl Clone for Live {
-    fn clone(&self) -> Self {
-        Self::new(self.id, &self.alive)
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.alive.fetch_sub(1, SeqCst);
-    }
-}
-
-type Buf = Arc<HeapBuffer<Live>>;
-
-fn drain(sub: &mut Subscriber<Buf>) -> Vec<usize> {
-    let mut got = Vec::new();
-    for _ in 0..4 {
-        match sub.try_recv() {
-            Ok(v) => got.push(v.id),
-            Err(_) => break,
-        }
-    }
-    got
-}
-
-fn in_order(ids: &[usize]) -> bool {
-    ids.windows(2).all(|w| w[0] < w[1])
-}
+use super::loom_membership::{drain, in_order, Bomb, Buf, Live};
 
 /// Invariant 2: the control word's count equals the number of joining or vacant seats.
 fn assert_count<T>(buf: &HeapBuffer<T>) {
@@ -282,36 +242,6 @@ fn loom_takeover_tethered_detach_told_then_producer_free() {
         drop(buf);
         assert_eq!(alive.load(SeqCst), 0);
     });
-}
-
-/// A value whose destructor panics if `armed` (its clones are not armed); it counts as dropped.
-#[derive(Debug)]
-struct Bomb {
-    id: usize,
-    armed: bool,
-    alive: Arc<AtomicUsize>,
-}
-
-impl Bomb {
-    fn new(id: usize, armed: bool, alive: &Arc<AtomicUsize>) -> Self {
-        alive.fetch_add(1, SeqCst);
-        Self { id, armed, alive: Arc::clone(alive) }
-    }
-}
-
-impl Clone for Bomb {
-    fn clone(&self) -> Self {
-        Self::new(self.id, false, &self.alive)
-    }
-}
-
-impl Drop for Bomb {
-    fn drop(&mut self) {
-        self.alive.fetch_sub(1, SeqCst);
-        if self.armed && !std::thread::panicking() {
-            panic!("value {} panics in drop", self.id);
-        }
-    }
 }
 
 /// A subscriber leaves while the publisher publishes a value whose destructor panics, and a new
