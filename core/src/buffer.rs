@@ -6,7 +6,7 @@ use core::marker::PhantomData;
 
 use crate::protocol::{
     available, behind, give_role, since, take_role, Padded, Producer, Ring, Seat, Settle, CLOSED,
-    COLD, FLAGS, HELD, JOINING, MAX_READERS, MEMBERSHIP, ONE, RUNNING, STOPPING, TETHERED, VACANT,
+    COLD, FLAGS, HELD, JOINING, MAX_READERS, MEMBERSHIP, ONE, RUNNING, STOPPING, VACANT,
 };
 use crate::{Storage, TryConsumeError, TryPublishError};
 
@@ -710,13 +710,10 @@ impl<T, S: Storage<T>> Buffer<T, S> {
         let write = self.observe();
         let capacity = self.capacity();
         let mut detached = 0;
+        // Before any stop, as every membership call (the producer finds them with the request).
+        self.install_ops();
         for seat in self.storage.seats() {
-            let word = seat.peek();
-            if word & (MEMBERSHIP | TETHERED) == RUNNING && behind(write, word, capacity) > max_lag
-            {
-                self.install_ops();
-                detached += usize::from(seat.stop_lagging(write, capacity, max_lag));
-            }
+            detached += usize::from(seat.stop_lagging(write, capacity, max_lag));
         }
         if detached != 0 {
             self.request();

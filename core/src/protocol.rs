@@ -79,7 +79,7 @@
 //! | stopping at `f` → stopping at `g` (held or not: `leave`) | the holder settling: ack of a stop, leaving | AcqRel compare-and-swap; then it gives back its own units up to `g`, then `REQUEST` |
 //! | joining → running at the write position | producer | Release compare-and-swap (the joiner's Acquire load learns its position) |
 //! | vacant → joining | `rejoin`, `subscribe` | AcqRel compare-and-swap, then `REQUEST` |
-//! | stopping, not held, frontier at the write position → running, held | `subscribe`, on a seat given up and not applied yet | AcqRel compare-and-swap (the stop is cancelled: the seat stays counted); then it claims what was published since (a publish racing the leave) and gives it back (`skip_published`) |
+//! | stopping, not held → running, held | `subscribe`, on a seat given up and not applied yet | AcqRel compare-and-swap (the stop is cancelled: the seat stays counted); then it claims what was published since (a publish racing the leave) and gives it back (`skip_published`) |
 //! | stopping → running | `rejoin` before the stop was applied | AcqRel compare-and-swap (the stop is cancelled; nothing was given back past the frontier) |
 //! | not held → held | `Subscriber::new`, `subscribe` | AcqRel compare-and-swap |
 //! | held → not held | the holder (hand back, leave) | Release compare-and-swap |
